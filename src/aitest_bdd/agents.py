@@ -1,0 +1,61 @@
+"""Find the agent a scenario names, apply model overrides, and give the scenario its session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from .config import Agent, ConfigError
+from .session import AgentSession
+from .toolbox import ToolServerError
+
+AGENTS_FIXTURE = "aitest_agents"
+SESSIONS_KEY = pytest.StashKey[list[AgentSession]]()
+
+
+def model_override(config: pytest.Config) -> str | None:
+    """The model set by `--aitest-model` or the `aitest_model` ini option, if any."""
+    return config.getoption("aitest_model") or config.getini("aitest_model") or None
+
+
+def agents_by_name(agents: object) -> dict[str, Agent]:
+    """Check what the `aitest_agents` fixture returned and index it by name."""
+    if isinstance(agents, Agent):
+        agents = [agents]
+    if not isinstance(agents, Sequence) or not all(isinstance(agent, Agent) for agent in agents):
+        raise ConfigError(f"the {AGENTS_FIXTURE} fixture must return a list of aitest_bdd.Agent, not {agents!r}")
+    return {agent.name: agent for agent in agents}
+
+
+def find_agent(config: pytest.Config, agents: object, name: str, model: str | None = None) -> Agent:
+    """The agent called `name`, on `model` (a step's choice) or the run's model override."""
+    known = agents_by_name(agents)
+    if name not in known:
+        defined = ", ".join(repr(n) for n in known) or "none"
+        raise ConfigError(
+            f"no agent named {name!r}; the {AGENTS_FIXTURE} fixture defines: {defined}. "
+            f"Add Agent(name={name!r}, ...) to it in conftest.py, or fix the name in the feature"
+        )
+    agent = known[name]
+    chosen = model or model_override(config)
+    return agent.with_model(chosen) if chosen else agent
+
+
+def start_session(request: pytest.FixtureRequest, name: str, model: str | None = None) -> AgentSession:
+    """Open a session with the named agent for this test; it is closed when the test ends."""
+    from .plugin import runtime
+
+    try:
+        agents = request.getfixturevalue(AGENTS_FIXTURE)
+        agent = find_agent(request.config, agents, name, model)
+    except ConfigError as error:
+        pytest.fail(str(error), pytrace=False)
+    session = AgentSession(agent, runtime(request.config))
+    request.node.stash.setdefault(SESSIONS_KEY, []).append(session)
+    request.addfinalizer(session.close)
+    try:
+        session.open()
+    except (ConfigError, ToolServerError) as error:
+        pytest.fail(f"agent {name!r} could not start: {error}", pytrace=False)
+    return session

@@ -1,0 +1,158 @@
+"""What an agent is made of: a model provider, MCP servers, a system prompt and limits."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work, with what to do about it."""
+
+
+def expand_vars(text: str, *, where: str) -> str:
+    """Replace `${VAR}` and `${VAR:-default}` with environment values.
+
+    A variable that is unset and has no default is an error naming `where` it was used.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is not None:
+            return value
+        if default is not None:
+            return default
+        raise ConfigError(f"{where} uses ${{{name}}}, but {name} is not set: export it or use ${{{name}:-default}}")
+
+    return _VAR.sub(substitute, text)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Provider(_Frozen):
+    """An OpenAI-compatible model endpoint.
+
+    `model` takes the `prefix/name` form: `openai/gpt-4.1` (or a bare `gpt-4.1`), `azure/<deployment>`,
+    `ollama/<name>`. With an explicit `base_url` the model name is sent as given (after an `openai/`
+    prefix is removed), so vLLM, LiteLLM and llama.cpp model names such as `meta-llama/Llama-3` work.
+    """
+
+    model: str
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout: float = 120.0
+    max_retries: int = 2
+
+    @field_validator("model")
+    @classmethod
+    def _model_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model must not be empty, e.g. 'openai/gpt-4.1-mini' or 'ollama/llama3.2'")
+        return value.strip()
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("timeout must be a positive number of seconds")
+        return value
+
+    @field_validator("max_retries")
+    @classmethod
+    def _retries_not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("max_retries must be 0 or more")
+        return value
+
+    def with_model(self, model: str) -> Provider:
+        """This provider with another model."""
+        return self.model_copy(update={"model": model})
+
+
+Transport = Literal["stdio", "streamable-http", "sse"]
+
+
+class MCPServer(_Frozen):
+    """An MCP server that provides tools: a command run over stdio, or a URL."""
+
+    command: list[str] | None = None
+    url: str | None = None
+    transport: Transport = "stdio"
+    name: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    allowed_tools: list[str] | None = None
+    startup_timeout: float = 30.0
+    call_timeout: float = 60.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_transport(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("transport") is None:
+            return {**data, "transport": "streamable-http" if data.get("url") else "stdio"}
+        return data
+
+    @model_validator(mode="after")
+    def _command_or_url(self) -> MCPServer:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("give exactly one of command=[...] (stdio) or url=... (streamable-http or sse)")
+        if self.command is not None and not self.command:
+            raise ValueError("command must name a program, e.g. command=['python', '-m', 'my_server']")
+        if self.transport == "stdio" and self.command is None:
+            raise ValueError("transport 'stdio' needs command=[...], not url")
+        if self.transport != "stdio" and self.url is None:
+            raise ValueError(f"transport {self.transport!r} needs url=..., not command")
+        return self
+
+    @property
+    def label(self) -> str:
+        """A short name for messages: the given name, else the command or URL."""
+        if self.name:
+            return self.name
+        if self.command:
+            return " ".join([os.path.basename(self.command[0]), *self.command[1:]])
+        return str(self.url)
+
+    def expanded(self) -> MCPServer:
+        """A copy with `${VAR}` expanded in command, env, headers and url."""
+        where = f"MCP server {self.label!r}"
+        return self.model_copy(
+            update={
+                "command": [expand_vars(part, where=where) for part in self.command] if self.command else None,
+                "url": expand_vars(self.url, where=where) if self.url else None,
+                "env": {key: expand_vars(value, where=where) for key, value in self.env.items()},
+                "headers": {key: expand_vars(value, where=where) for key, value in self.headers.items()},
+            }
+        )
+
+
+class Agent(_Frozen):
+    """An LLM with tools from MCP servers, a system prompt and limits."""
+
+    name: str
+    provider: Provider
+    mcp_servers: list[MCPServer] = Field(default_factory=list)
+    system_prompt: str | None = None
+    max_tool_rounds: int = 10
+
+    @field_validator("max_tool_rounds")
+    @classmethod
+    def _rounds_positive(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("max_tool_rounds must be at least 1")
+        return value
+
+    def with_model(self, model: str) -> Agent:
+        """This agent on another model."""
+        return self.model_copy(update={"provider": self.provider.with_model(model)})

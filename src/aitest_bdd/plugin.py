@@ -1,0 +1,95 @@
+"""The pytest plugin: options, the run's event loop, `.feature` collection and the step library."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from .collect import FeatureFile
+from .python_api import SessionRegistry
+from .runtime import Runtime
+
+pytest_plugins = ["aitest_bdd.steps", "aitest_bdd.python_api"]
+
+RUNTIME_KEY = pytest.StashKey[Runtime]()
+REGISTRY_KEY = pytest.StashKey[SessionRegistry]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aitest", "aitest-bdd: LLM agent specs")
+    group.addoption(
+        "--aitest-model",
+        dest="aitest_model",
+        default=None,
+        help="run every agent on this model (e.g. openai/gpt-4.1-mini); a step's 'using model' still wins",
+    )
+    parser.addini("aitest_model", "model for every agent, like --aitest-model", default="")
+    parser.addini(
+        "aitest_collect_features",
+        "collect .feature files as tests (turn off when binding them with pytest-bdd's scenarios())",
+        type="bool",
+        default=True,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "session(name): tests of a class share one conversation per agent, in order "
+        "(each parametrized variant is its own session)",
+    )
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
+    config.stash[RUNTIME_KEY] = Runtime()
+    config.stash[REGISTRY_KEY] = SessionRegistry(config.stash[RUNTIME_KEY])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if REGISTRY_KEY in config.stash:
+        config.stash[REGISTRY_KEY].close_all()
+    if RUNTIME_KEY in config.stash:
+        config.stash[RUNTIME_KEY].close()
+
+
+def runtime(config: pytest.Config) -> Runtime:
+    """The run's event loop thread."""
+    return config.stash[RUNTIME_KEY]
+
+
+def registry(config: pytest.Config) -> SessionRegistry:
+    """The Python API's sessions."""
+    return config.stash[REGISTRY_KEY]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix == ".feature" and parent.config.getini("aitest_collect_features"):
+        return FeatureFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_bdd_before_step_call(request, feature, scenario, step, step_func, step_func_args) -> None:
+    """Refuse `async def` steps: pytest-bdd would not await them, and they would pass unrun."""
+    if inspect.iscoroutinefunction(step_func) or inspect.isasyncgenfunction(step_func):
+        where = f"{inspect.getsourcefile(step_func)}:{inspect.getsourcelines(step_func)[1]}"
+        pytest.fail(
+            f'step "{step.keyword} {step.name}" ({feature.filename}:{step.line_number}) is bound to '
+            f"async def {step_func.__name__} at {where}: pytest-bdd does not await steps, so it would pass "
+            "without running. Make it a plain def.",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def aitest_agents() -> list:
+    """The agents features can name. Override it in conftest.py to return a list of Agent."""
+    return []
+
+
+@pytest.fixture
+def aitest_session() -> None:
+    """The scenario's conversation, set by 'Given the agent "NAME"'."""
+    pytest.fail(
+        'this step needs an agent: start the scenario (or its Background) with Given the agent "NAME"',
+        pytrace=False,
+    )

@@ -1,0 +1,94 @@
+"""Turn a `Provider` into an `openai` SDK client and the model name to send."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import openai
+
+from .config import ConfigError, Provider
+
+OLLAMA_BASE_URL = "http://localhost:11434/v1"
+AZURE_API_VERSION = "2024-10-21"
+KNOWN_PREFIXES = ("openai", "azure", "ollama")
+
+
+@dataclass(frozen=True)
+class ResolvedProvider:
+    """Where requests go and what model they name. Holds no secret."""
+
+    kind: str
+    model: str
+    base_url: str | None
+
+
+def resolve(provider: Provider) -> ResolvedProvider:
+    """Split the model string into the kind of endpoint and the model name to send."""
+    prefix, _, rest = provider.model.partition("/")
+    if provider.base_url:
+        model = rest if prefix == "openai" and rest else provider.model
+        return ResolvedProvider("azure" if prefix == "azure" else "openai", model, provider.base_url)
+    if not rest:
+        return ResolvedProvider("openai", provider.model, os.environ.get("OPENAI_BASE_URL"))
+    if prefix == "openai":
+        return ResolvedProvider("openai", rest, os.environ.get("OPENAI_BASE_URL"))
+    if prefix == "ollama":
+        return ResolvedProvider("ollama", rest, os.environ.get("OLLAMA_BASE_URL", OLLAMA_BASE_URL))
+    if prefix == "azure":
+        return ResolvedProvider("azure", rest, os.environ.get("AZURE_OPENAI_ENDPOINT"))
+    raise ConfigError(
+        f"unknown model prefix {prefix!r} in model {provider.model!r}: use one of "
+        f"{', '.join(p + '/' for p in KNOWN_PREFIXES)} or give Provider(base_url=...) for any other "
+        "OpenAI-compatible endpoint (vLLM, LiteLLM, llama.cpp)"
+    )
+
+
+def make_client(provider: Provider) -> tuple[openai.AsyncOpenAI, str]:
+    """An async client for the provider, and the model name to send to it."""
+    resolved = resolve(provider)
+    common = {"timeout": provider.timeout, "max_retries": provider.max_retries}
+    if resolved.kind == "azure":
+        return _azure_client(provider, resolved, common), resolved.model
+    api_key = provider.api_key or os.environ.get("OPENAI_API_KEY")
+    if resolved.kind == "ollama":
+        api_key = provider.api_key or "ollama"
+    elif not api_key:
+        if not resolved.base_url:
+            raise ConfigError(
+                f"model {provider.model!r} needs an API key: set OPENAI_API_KEY, or Provider(api_key=...), "
+                "or point Provider(base_url=...) at a local OpenAI-compatible server"
+            )
+        api_key = "not-needed"
+    return openai.AsyncOpenAI(api_key=api_key, base_url=resolved.base_url, **common), resolved.model
+
+
+def _azure_client(provider: Provider, resolved: ResolvedProvider, common: dict) -> openai.AsyncOpenAI:
+    if not resolved.base_url:
+        raise ConfigError(
+            f"model {provider.model!r} needs an Azure OpenAI endpoint: set AZURE_OPENAI_ENDPOINT "
+            "or Provider(base_url='https://<resource>.openai.azure.com')"
+        )
+    api_version = os.environ.get("OPENAI_API_VERSION", AZURE_API_VERSION)
+    api_key = provider.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+    if api_key:
+        return openai.AsyncAzureOpenAI(
+            api_key=api_key, azure_endpoint=resolved.base_url, api_version=api_version, **common
+        )
+    return openai.AsyncAzureOpenAI(
+        azure_ad_token_provider=_entra_token_provider(provider.model),
+        azure_endpoint=resolved.base_url,
+        api_version=api_version,
+        **common,
+    )
+
+
+def _entra_token_provider(model: str):
+    try:
+        from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider
+    except ImportError:
+        raise ConfigError(
+            f"model {model!r} needs AZURE_OPENAI_API_KEY, or Entra ID sign-in through azure-identity: "
+            "pip install 'aitest-bdd[azure]'"
+        ) from None
+    return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")

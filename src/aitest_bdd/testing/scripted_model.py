@@ -1,0 +1,499 @@
+"""Scripted OpenAI-compatible chat-completions server, for hermetic tests and offline demos.
+
+A :class:`Script` maps user messages to canned assistant replies (text, tool calls or faults) and
+:class:`ScriptedModelServer` serves it over real HTTP, so any OpenAI client can talk to it::
+
+    with ScriptedModelServer(Script.load("script.yaml")) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused")
+
+The server keeps no conversation state: it reads the position in the conversation from the request's
+messages, so many conversations can run against it at once.
+Serve a script from a shell with ``python -m aitest_bdd.testing.scripted_model SCRIPT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MODEL_ID = "aitest-scripted"
+HANG_SECONDS = 3600.0
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_MODELS_PATHS = frozenset({"/v1/models", "/models"})
+_PLACEHOLDER = re.compile(r"\{(user|result)(?::([^{}]*))?\}")
+_MALFORMED_BODY = b'this is not JSON {"choices": ['
+
+
+class ScriptError(ValueError):
+    """A script file cannot be read or is not a valid script."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScriptedToolCall(_Strict):
+    """A tool call made by the scripted model; ``raw_arguments`` is sent verbatim, even if not JSON."""
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    raw_arguments: str | None = None
+
+    def wire_arguments(self) -> str:
+        """The ``function.arguments`` string sent to the client."""
+        return self.raw_arguments if self.raw_arguments is not None else json.dumps(self.arguments)
+
+
+class HTTPFault(_Strict):
+    """An HTTP error response; with ``times``, only the first N requests reaching the reply fail."""
+
+    status: int = Field(ge=400, le=599)
+    message: str = "scripted HTTP fault"
+    retry_after: float | None = Field(default=None, ge=0)
+    times: int | None = Field(default=None, ge=1)
+
+
+class ScriptedReply(_Strict):
+    """One assistant reply: text and/or tool calls, or a misbehaviour (fault, bad body, hang)."""
+
+    content: str | None = None
+    tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+    latency_ms: float = Field(default=0, ge=0)
+    error: HTTPFault | None = None
+    malformed_body: bool = False
+    no_choices: bool = False
+    hang: bool = False
+
+    @model_validator(mode="after")
+    def _at_most_one_misbehaviour(self) -> Self:
+        chosen = [name for name in ("malformed_body", "no_choices", "hang") if getattr(self, name)]
+        if len(chosen) > 1:
+            raise ValueError(f"a reply can set only one of malformed_body, no_choices, hang; got {chosen}")
+        return self
+
+
+class ScriptRule(_Strict):
+    """Replies for user messages matching ``user`` (exact) or ``user_regex``, optionally only at ``turn``."""
+
+    user: str | None = None
+    user_regex: str | None = None
+    turn: int | None = Field(default=None, ge=1)
+    replies: list[ScriptedReply] = Field(min_length=1)
+
+    @field_validator("user_regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+        return pattern
+
+    @model_validator(mode="after")
+    def _exactly_one_matcher(self) -> Self:
+        if (self.user is None) == (self.user_regex is None):
+            raise ValueError("a rule needs exactly one of 'user' (exact text) or 'user_regex' (regex)")
+        return self
+
+    def matches(self, text: str, turn: int) -> bool:
+        """Whether this rule applies to user message ``text``, the ``turn``-th user message."""
+        if self.turn is not None and self.turn != turn:
+            return False
+        if self.user is not None:
+            return text.strip() == self.user.strip()
+        return re.search(self.user_regex or "", text, re.IGNORECASE) is not None
+
+    def reply_position(self, reply_index: int) -> int:
+        """Index into ``replies`` for the Nth reply; past the end, the last reply repeats."""
+        return min(reply_index, len(self.replies) - 1)
+
+
+class Script(_Strict):
+    """A named list of rules; the first rule matching the current user message answers it."""
+
+    name: str = "scripted"
+    rules: list[ScriptRule] = Field(min_length=1)
+    latency_ms: float = Field(default=0, ge=0)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Script:
+        """Read a script from a ``.json``, ``.yaml`` or ``.yml`` file; raise ScriptError if invalid."""
+        path = Path(path)
+        data = _read_script_data(path)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ScriptError(f"invalid script file {path}: {exc}") from exc
+
+    def find_rule(self, text: str, turn: int) -> int | None:
+        """Index of the first rule matching user message ``text`` at ``turn``, or None."""
+        return next((i for i, rule in enumerate(self.rules) if rule.matches(text, turn)), None)
+
+
+def _read_script_data(path: Path) -> Any:
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise ScriptError(f"script file {path} must have a .json, .yaml or .yml extension")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScriptError(f"cannot read script file {path}: {exc}") from exc
+    if suffix != ".json":
+        return _parse_yaml(path, text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ScriptError(f"script file {path} is not valid JSON: {exc}") from exc
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
+    try:
+        import yaml
+    except ImportError as exc:
+        raise ScriptError(
+            f"script file {path} is YAML but PyYAML is not installed; install PyYAML or use a .json script"
+        ) from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScriptError(f"script file {path} is not valid YAML: {exc}") from exc
+
+
+def _text(content: Any) -> str:
+    """Text of a message's content, given as a string or a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """The current user message, its 1-based turn number and the messages after it."""
+
+    user: str
+    number: int
+    tail: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, messages: list[dict[str, Any]]) -> _Turn | None:
+        """The current turn of a conversation, or None when it has no user message."""
+        user_positions = [i for i, message in enumerate(messages) if message.get("role") == "user"]
+        if not user_positions:
+            return None
+        last = user_positions[-1]
+        return cls(_text(messages[last].get("content")), len(user_positions), messages[last + 1 :])
+
+    @property
+    def reply_index(self) -> int:
+        """How many assistant replies were already given in this turn."""
+        return sum(1 for message in self.tail if message.get("role") == "assistant")
+
+    def tool_result(self, tool_name: str | None) -> str | None:
+        """Content of the last tool message in this turn, optionally only one answering ``tool_name``."""
+        names = {
+            call.get("id"): (call.get("function") or {}).get("name")
+            for message in self.tail
+            if message.get("role") == "assistant"
+            for call in message.get("tool_calls") or []
+        }
+        for message in reversed(self.tail):
+            if message.get("role") != "tool":
+                continue
+            if tool_name is None or names.get(message.get("tool_call_id")) == tool_name:
+                return _text(message.get("content"))
+        return None
+
+    def render(self, template: str) -> str:
+        """Fill ``{user}``, ``{result}`` and ``{result:TOOL}``; unknown or unavailable ones stay as-is."""
+        return _PLACEHOLDER.sub(self._substitute, template)
+
+    def _substitute(self, match: re.Match[str]) -> str:
+        kind, argument = match.group(1), match.group(2)
+        if kind == "user" and argument is None:
+            return self.user
+        value = self.tool_result(argument) if kind == "result" else None
+        return match.group(0) if value is None else value
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
+    return _Response(status, json.dumps(payload).encode(), headers or {})
+
+
+def _error_type(status: int) -> str:
+    if status == 429:
+        return "rate_limit_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def _error_response(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> _Response:
+    """An OpenAI-style error body."""
+    error = {"message": message, "type": _error_type(status), "param": None, "code": code}
+    return _json_response(status, {"error": error}, headers)
+
+
+def _fault_response(fault: HTTPFault) -> _Response:
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    return _error_response(fault.status, fault.message, "scripted_fault", headers)
+
+
+def _usage(messages: list[dict[str, Any]], reply: ScriptedReply, content: str | None) -> dict[str, int]:
+    """Deterministic token estimate: about four characters per token."""
+    prompt = len(json.dumps(messages)) // 4 + 1
+    calls = sum(len(call.name) + len(call.wire_arguments()) for call in reply.tool_calls)
+    produced = len(content or "") + calls
+    completion = produced // 4 + 1
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+class ScriptedModelServer:
+    """Serves a :class:`Script` as an OpenAI-compatible API on a background thread."""
+
+    def __init__(self, script: Script, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.script = script
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._requests: list[dict[str, Any]] = []
+        self._fault_counts: dict[tuple[int, int], int] = {}
+        self._last_id = 0
+        self._stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (useful with ``port=0``)."""
+        if self._httpd is None:
+            raise RuntimeError("the scripted model server is not running; call start() first")
+        return self._httpd.server_port
+
+    @property
+    def base_url(self) -> str:
+        """Base URL for OpenAI clients, ending in ``/v1``."""
+        return f"http://{self._address[0]}:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """A copy of every chat-completions request body received so far."""
+        with self._lock:
+            return list(self._requests)
+
+    def start(self) -> None:
+        """Bind the port and serve in a daemon thread."""
+        if self._httpd is not None:
+            raise RuntimeError("the scripted model server is already running")
+        self._stopping.clear()
+        self._httpd = _HTTPServer(self._address, self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="scripted-model",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving; wakes up replies that hang or wait for latency."""
+        if self._httpd is None or self._thread is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+        self._httpd = self._thread = None
+
+    def _handle_chat(self, body: dict[str, Any]) -> _Response:
+        """Answer one chat-completions request body; may block for latency or a hang."""
+        with self._lock:
+            self._requests.append(body)
+        if body.get("stream"):
+            message = "streaming is not supported by the scripted model server; send stream=false"
+            return _error_response(400, message, "stream_not_supported")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
+            message = "the request needs a 'messages' list of message objects"
+            return _error_response(400, message, "invalid_messages")
+        turn = _Turn.of(messages)
+        if turn is None:
+            return _error_response(400, "the request has no message with role 'user'", "no_user_message")
+        return self._answer(turn, messages, str(body.get("model") or "default"))
+
+    def _answer(self, turn: _Turn, messages: list[dict[str, Any]], model: str) -> _Response:
+        rule_index = self.script.find_rule(turn.user, turn.number)
+        if rule_index is None:
+            message = (
+                f'no script rule matches user message "{turn.user}" (turn {turn.number}) in script '
+                f'"{self.script.name}"; add a rule with user/user_regex for it'
+            )
+            return _error_response(400, message, "no_matching_rule")
+        rule = self.script.rules[rule_index]
+        position = rule.reply_position(turn.reply_index)
+        reply = rule.replies[position]
+        fault = self._active_fault(reply.error, (rule_index, position))
+        self._stopping.wait((self.script.latency_ms + reply.latency_ms) / 1000)
+        if fault is not None:
+            return _fault_response(fault)
+        return self._reply_response(reply, turn, messages, model)
+
+    def _active_fault(self, fault: HTTPFault | None, key: tuple[int, int]) -> HTTPFault | None:
+        """``fault`` if it fires for this request, counting requests per (rule, reply) ``key``."""
+        if fault is None or fault.times is None:
+            return fault
+        with self._lock:
+            count = self._fault_counts.get(key, 0)
+            self._fault_counts[key] = count + 1
+        return fault if count < fault.times else None
+
+    def _reply_response(
+        self, reply: ScriptedReply, turn: _Turn, messages: list[dict[str, Any]], model: str
+    ) -> _Response:
+        if reply.hang:
+            self._stopping.wait(HANG_SECONDS)
+            return _error_response(503, "the scripted hang reply ended", "hang_ended")
+        if reply.malformed_body:
+            return _Response(200, _MALFORMED_BODY)
+        return _json_response(200, self._completion(reply, turn, messages, model))
+
+    def _completion(
+        self, reply: ScriptedReply, turn: _Turn, messages: list[dict[str, Any]], model: str
+    ) -> dict[str, Any]:
+        content = None if reply.content is None and reply.tool_calls else turn.render(reply.content or "")
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if reply.tool_calls:
+            message["tool_calls"] = [self._wire_tool_call(call) for call in reply.tool_calls]
+        choice = {
+            "index": 0,
+            "message": message,
+            "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+            "logprobs": None,
+        }
+        return {
+            "id": f"chatcmpl-scripted-{self._new_id()}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": f"{MODEL_ID}:{model}",
+            "choices": [] if reply.no_choices else [choice],
+            "usage": _usage(messages, reply, content),
+        }
+
+    def _wire_tool_call(self, call: ScriptedToolCall) -> dict[str, Any]:
+        function = {"name": call.name, "arguments": call.wire_arguments()}
+        return {"id": f"call_{self._new_id()}", "type": "function", "function": function}
+
+    def _new_id(self) -> int:
+        with self._lock:
+            self._last_id += 1
+            return self._last_id
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: ScriptedModelServer) -> None:
+        super().__init__(address, _Handler)
+        self.app = app
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        if self._route() in _MODELS_PATHS:
+            model = {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "aitest-bdd"}
+            self._send(_json_response(200, {"object": "list", "data": [model]}))
+        else:
+            self._send(self._not_found())
+
+    def do_POST(self) -> None:
+        if self._route() not in _CHAT_PATHS:
+            self._send(self._not_found())
+            return
+        body = self._read_json_object()
+        if body is None:
+            self._send(_error_response(400, "the request body must be a JSON object", "invalid_json"))
+        else:
+            self._send(self.server.app._handle_chat(body))
+
+    def log_message(self, *args: Any) -> None:
+        """Keep stderr quiet: no per-request log lines."""
+
+    def _route(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/")
+
+    def _not_found(self) -> _Response:
+        message = f"unknown path {self.command} {self.path}; try POST /v1/chat/completions or GET /v1/models"
+        return _error_response(404, message, "not_found")
+
+    def _read_json_object(self) -> dict[str, Any] | None:
+        try:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+            return None
+        return body if isinstance(body, dict) else None
+
+    def _send(self, response: _Response) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, e.g. on a timeout
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a script until Ctrl-C; prints the base URL on the first line of stdout."""
+    parser = argparse.ArgumentParser(
+        prog="python -m aitest_bdd.testing.scripted_model",
+        description="Serve a scripted OpenAI-compatible chat-completions API.",
+    )
+    parser.add_argument("script", type=Path, help="script file (.json, .yaml or .yml)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port, 0 for any free one (default: 8000)")
+    args = parser.parse_args(argv)
+    try:
+        server = ScriptedModelServer(Script.load(args.script), args.host, args.port)
+        server.start()
+    except (ScriptError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(server.base_url, flush=True)
+    print(f"serving script {server.script.name!r}; press Ctrl-C to stop", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        threading.Event().wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

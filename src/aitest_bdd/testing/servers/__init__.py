@@ -1,0 +1,1 @@
+"""Example MCP servers for demos and tests."""

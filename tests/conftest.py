@@ -1,0 +1,100 @@
+"""Shared test fixtures: a scripted model server and a pytester project wired to it."""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
+
+AGENTS_CONFTEST = """
+import sys
+
+import pytest
+
+from aitest_bdd import Agent, MCPServer, Provider
+
+MARKER = {marker!r}
+
+
+def server(name):
+    return MCPServer(
+        name=name,
+        command=[sys.executable, "-m", f"aitest_bdd.testing.servers.{{name}}"],
+        env={{"AITEST_TEST_MARKER": MARKER}},
+    )
+
+
+@pytest.fixture
+def aitest_agents():
+    provider = Provider(model="scripted-default", base_url={base_url!r}, max_retries=0, timeout=10)
+    return [
+        Agent(name="banking", provider=provider, mcp_servers=[server("banking")]),
+        Agent(name="weather", provider=provider, mcp_servers=[server("weather")]),
+        Agent(name="todo", provider=provider, mcp_servers=[server("todo")]),
+    ]
+"""
+
+
+class Project:
+    """A pytester project whose agents talk to a scripted model server and real example MCP servers."""
+
+    def __init__(self, pytester: pytest.Pytester, server: ScriptedModelServer) -> None:
+        self.pytester = pytester
+        self.server = server
+        self.marker = uuid.uuid4().hex
+        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+        pytester.makeconftest(AGENTS_CONFTEST.format(marker=self.marker, base_url=server.base_url))
+
+    def feature(self, name: str, text: str) -> Path:
+        """Write `name.feature`."""
+        path = self.pytester.path / f"{name}.feature"
+        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+        return path
+
+    def run(self, *args: str) -> pytest.RunResult:
+        return self.pytester.runpytest("-p", "no:cacheprovider", *args)
+
+    def live_servers(self) -> list[int]:
+        """Pids of MCP server processes started by this project that are still running."""
+        pids = []
+        for environ in Path("/proc").glob("[0-9]*/environ"):
+            try:
+                if self.marker.encode() in environ.read_bytes():
+                    pids.append(int(environ.parent.name))
+            except OSError:
+                continue
+        return pids
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Any]:
+    """A factory: start a scripted model server for a script given as a dict."""
+    servers: list[ScriptedModelServer] = []
+
+    def start(script: dict[str, Any]) -> ScriptedModelServer:
+        server = ScriptedModelServer(Script.model_validate(script))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, scripted_server: Any, request: pytest.FixtureRequest) -> Project:
+    """A project on the script given by the test's `script` mark."""
+    mark = request.node.get_closest_marker("script")
+    assert mark is not None, "mark the test with @pytest.mark.script({...})"
+    return Project(pytester, scripted_server(mark.args[0]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "script(data): the scripted model's script for the `project` fixture")
