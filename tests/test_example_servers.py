@@ -178,14 +178,14 @@ def test_weather(connect: Any) -> None:
             assert now["conditions"] == "partly cloudy"
             assert {"humidity", "wind_kph"} <= set(now)
 
-            tomorrow = (await call_ok(client, "get_forecast", city="Paris"))["result"]
+            tomorrow = (await call_ok(client, "get_forecast", city="Paris"))["days"]
             assert len(tomorrow) == 1
             assert tomorrow[0]["day"] == "tomorrow"
             assert tomorrow[0]["conditions"] == "rain"
             assert tomorrow[0]["chance_of_rain"] == 80
             assert tomorrow[0]["low_c"] < tomorrow[0]["high_c"]
 
-            week = (await call_ok(client, "get_forecast", city="New York", days=5))["result"]
+            week = (await call_ok(client, "get_forecast", city="New York", days=5))["days"]
             assert len(week) == 5
             assert len({day["day"] for day in week}) == 5
 

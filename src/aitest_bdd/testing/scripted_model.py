@@ -218,15 +218,39 @@ class _Turn:
         return None
 
     def render(self, template: str) -> str:
-        """Fill ``{user}``, ``{result}`` and ``{result:TOOL}``; unknown or unavailable ones stay as-is."""
+        """Fill ``{user}``, ``{result}``, ``{result:TOOL}`` and ``{result:TOOL.field.path}``.
+
+        Unknown or unavailable placeholders stay as they are.
+        """
         return _PLACEHOLDER.sub(self._substitute, template)
 
     def _substitute(self, match: re.Match[str]) -> str:
         kind, argument = match.group(1), match.group(2)
         if kind == "user" and argument is None:
             return self.user
-        value = self.tool_result(argument) if kind == "result" else None
+        if kind != "result":
+            return match.group(0)
+        tool_name, _, path = (argument or "").partition(".")
+        value = self.tool_result(tool_name or None)
+        if value is not None and path:
+            value = _json_field(value, path)
         return match.group(0) if value is None else value
+
+
+def _json_field(text: str, path: str) -> str | None:
+    """The field at dotted ``path`` in a JSON text (list items by index), or None."""
+    try:
+        value: Any = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    for key in path.split("."):
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,11 @@ class DailyForecast(TypedDict):
     chance_of_rain: int
 
 
+class Forecast(TypedDict):
+    city: str
+    days: list[DailyForecast]
+
+
 # city -> (temperature_c, conditions, humidity %, wind_kph)
 CURRENT: dict[str, tuple[int, str, int, int]] = {
     "Paris": (18, "partly cloudy", 65, 12),
@@ -126,20 +131,21 @@ def build_server() -> MCPServer:
         days: Annotated[
             int, Field(description=f"Number of days to forecast, starting tomorrow (1 to {MAX_FORECAST_DAYS}).")
         ] = 1,
-    ) -> list[DailyForecast]:
+    ) -> Forecast:
         """Get the daily weather forecast for a city, starting tomorrow.
 
-        Returns one entry per day: the day ("tomorrow", then weekday names), the high and low
+        Returns the city and a `days` list with one entry per day: the day ("tomorrow", then weekday names), the high and low
         temperatures in °C, the expected conditions and the chance of rain in percent.
         A high chance of rain means the user should bring an umbrella.
         """
         name = resolve_city(city)
         if not 1 <= days <= MAX_FORECAST_DAYS:
             raise ToolError(f"Invalid days {days}: choose a number from 1 to {MAX_FORECAST_DAYS}.")
-        return [
+        daily = [
             DailyForecast(day=label, high_c=high, low_c=low, conditions=conditions, chance_of_rain=rain)
             for label, (high, low, conditions, rain) in zip(FORECAST_DAY_NAMES, FORECAST[name][:days], strict=False)
         ]
+        return Forecast(city=name, days=daily)
 
     add_tools(server, get_weather, get_forecast)
     return server

@@ -1,0 +1,61 @@
+"""The example project's agents.
+
+With no model chosen, the agents talk to the scripted demo model (`features/demo_model.json`), so
+`pytest features/` runs offline with no API key. Choose a real model with `--aitest-model`, e.g.
+`OPENAI_API_KEY=... pytest features/ --aitest-model gpt-4.1-mini`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aitest_bdd import Agent, MCPServer, Provider
+from aitest_bdd.agents import model_override
+from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
+
+pytest_plugins = ["step_defs.banking_steps"]
+
+DEMO_SCRIPT = Path(__file__).parent / "features" / "demo_model.json"
+
+
+def example_server(name: str) -> MCPServer:
+    return MCPServer(name=name, command=[sys.executable, "-m", f"aitest_bdd.testing.servers.{name}"])
+
+
+@pytest.fixture(scope="session")
+def demo_model_url(pytestconfig: pytest.Config) -> Iterator[str | None]:
+    """The scripted demo model's URL, or None when a real model was chosen."""
+    if model_override(pytestconfig):
+        yield None
+        return
+    with ScriptedModelServer(Script.load(DEMO_SCRIPT)) as server:
+        yield server.base_url
+
+
+@pytest.fixture
+def aitest_agents(demo_model_url: str | None) -> list[Agent]:
+    provider = Provider(model="gpt-4.1-mini", base_url=demo_model_url)
+    return [
+        Agent(
+            name="banking",
+            provider=provider,
+            mcp_servers=[example_server("banking")],
+            system_prompt="You are a careful banking assistant. Use the tools; never guess a balance.",
+        ),
+        Agent(
+            name="weather",
+            provider=provider,
+            mcp_servers=[example_server("weather")],
+            system_prompt="You are a weather assistant. Use the tools for current weather and forecasts.",
+        ),
+    ]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if model_override(config):
+        return f"example agents: real model {model_override(config)!r} (set its API key, e.g. OPENAI_API_KEY)"
+    return "example agents: scripted demo model (features/demo_model.json), offline; --aitest-model picks a real one"
