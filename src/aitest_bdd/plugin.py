@@ -9,9 +9,10 @@ import pytest
 
 from .collect import FeatureFile
 from .python_api import SessionRegistry
+from .reporting import ResultsCollector
 from .runtime import Runtime
 
-pytest_plugins = ["aitest_bdd.steps", "aitest_bdd.python_api"]
+pytest_plugins = ["aitest_bdd.steps", "aitest_bdd.python_api", "aitest_bdd.recorder", "aitest_bdd.reporting"]
 
 RUNTIME_KEY = pytest.StashKey[Runtime]()
 REGISTRY_KEY = pytest.StashKey[SessionRegistry]()
@@ -43,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
     config.stash[RUNTIME_KEY] = Runtime()
     config.stash[REGISTRY_KEY] = SessionRegistry(config.stash[RUNTIME_KEY])
+    config.pluginmanager.register(ResultsCollector(config), "aitest-results")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -105,8 +105,8 @@ def aitest_run(request: pytest.FixtureRequest) -> Iterator[AitestRun]:
         if override:
             agent = agent.with_model(override)
         session = await sessions.session(key, agent)
+        request.node.stash[SESSIONS_KEY] = sessions.sessions(key)
         return await session.runtime.call_async(session.run_turn, message)
 
     yield run
-    request.node.stash[SESSIONS_KEY] = sessions.sessions(key)
     sessions.finish(request.node)

@@ -60,6 +60,7 @@ class Turn(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     final_response: str = ""
     usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
     duration_ms: float = 0.0
     error: str | None = None
 

@@ -1,0 +1,141 @@
+"""Record each test's Gherkin steps and conversations, and hand them to the run's results.
+
+The record rides on the test report (`report.aitest`), so it reaches the controller under pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .agents import SESSIONS_KEY
+from .results import StepResult, TestResult
+
+RESULT_KEY = pytest.StashKey[TestResult]()
+STEP_STARTED_KEY = pytest.StashKey[float]()
+REPORT_ATTRIBUTE = "aitest"
+
+
+def _turns_so_far(item: pytest.Item) -> int:
+    return sum(len(session.turns) for session in item.stash.get(SESSIONS_KEY, []))
+
+
+def _step(item: pytest.Item, step) -> StepResult | None:  # noqa: ANN001 - pytest-bdd's Step
+    result = item.stash.get(RESULT_KEY, None)
+    if result is None:
+        return None
+    return next((s for s in result.steps if s.line == step.line_number and s.text == step.name), None)
+
+
+def _relative(path: str, config: pytest.Config) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(config.rootpath))
+    except ValueError:
+        return path
+
+
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # noqa: ANN001
+    item = request.node
+    callspec = getattr(item, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example", {}) if callspec else {}
+    item.stash[RESULT_KEY] = TestResult(
+        nodeid=item.nodeid,
+        kind="scenario",
+        name=scenario.name,
+        feature=feature.name,
+        feature_description=feature.description or None,
+        file=_relative(feature.filename, request.config),
+        line=scenario.line_number,
+        tags=sorted(scenario.tags | feature.tags),
+        example={str(key): str(value) for key, value in example.items()},
+        steps=[
+            StepResult(
+                keyword=step.keyword.strip(),
+                text=step.name,
+                line=step.line_number,
+                docstring=step.docstring,
+                datatable=step.datatable.raw() if step.datatable is not None else None,
+            )
+            for step in scenario.steps
+        ],
+    )
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:  # noqa: ANN001
+    item = request.node
+    item.stash[STEP_STARTED_KEY] = time.perf_counter()
+    record = _step(item, step)
+    if record is not None:
+        record.turns_before = _turns_so_far(item)
+
+
+def _finish_step(request: pytest.FixtureRequest, step, status: str, message: str | None = None) -> None:  # noqa: ANN001
+    item = request.node
+    record = _step(item, step)
+    if record is None:
+        return
+    record.status = status  # type: ignore[assignment]
+    record.message = message
+    started = item.stash.get(STEP_STARTED_KEY, None)
+    if started is not None:
+        record.duration_ms = (time.perf_counter() - started) * 1000
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:  # noqa: ANN001
+    _finish_step(request, step, "passed")
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:  # noqa: ANN001
+    _finish_step(request, step, "failed", failure_text(exception))
+
+
+def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:  # noqa: ANN001
+    _finish_step(request, step, "undefined", str(exception))
+
+
+def failure_text(exception: BaseException) -> str:
+    """What a failed step says: pytest.fail's message, or the exception's type and text."""
+    message = getattr(exception, "msg", None)
+    if isinstance(message, str):
+        return message
+    text = str(exception)
+    return f"{type(exception).__name__}: {text}" if text else type(exception).__name__
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    attach = report.when == "call" or (report.when == "setup" and not report.passed)
+    if attach:
+        result = _result_for(item)
+        if result is not None:
+            result.status = "skipped" if report.skipped else ("failed" if report.failed else "passed")
+            result.message = _message(report) if report.failed else None
+            result.duration_ms = report.duration * 1000
+            result.conversations = [session.conversation for session in item.stash.get(SESSIONS_KEY, [])]
+            setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
+    return report
+
+
+def _result_for(item: pytest.Item) -> TestResult | None:
+    result = item.stash.get(RESULT_KEY, None)
+    if result is not None:
+        return result
+    if not item.stash.get(SESSIONS_KEY, []):
+        return None
+    from .python_api import session_key
+
+    path, line, name = item.location
+    return TestResult(
+        nodeid=item.nodeid, kind="python", name=name, file=path, line=(line or 0) + 1, session=session_key(item)
+    )
+
+
+def _message(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return crash.message
+    return str(report.longrepr)

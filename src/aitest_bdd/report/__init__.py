@@ -1,0 +1,1 @@
+"""Render run results: HTML, Markdown, and merging of shards."""
