@@ -44,14 +44,14 @@ def find_agent(config: pytest.Config, agents: object, name: str, model: str | No
 
 def start_session(request: pytest.FixtureRequest, name: str, model: str | None = None) -> AgentSession:
     """Open a session with the named agent for this test; it is closed when the test ends."""
-    from .plugin import runtime
+    from .plugin import prices, runtime
 
     try:
         agents = request.getfixturevalue(AGENTS_FIXTURE)
         agent = find_agent(request.config, agents, name, model)
     except ConfigError as error:
         pytest.fail(str(error), pytrace=False)
-    session = AgentSession(agent, runtime(request.config))
+    session = AgentSession(agent, runtime(request.config), prices(request.config))
     request.node.stash.setdefault(SESSIONS_KEY, []).append(session)
     request.addfinalizer(session.close)
     try:

@@ -8,13 +8,17 @@ from pathlib import Path
 import pytest
 
 from .collect import FeatureFile
+from .config import ConfigError
+from .pricing import PriceTable, default_prices
 from .python_api import SessionRegistry
 from .reporting import ResultsCollector
 from .runtime import Runtime
+from .steps import STEP_MODULES
 
-pytest_plugins = ["aitest_bdd.steps", "aitest_bdd.python_api", "aitest_bdd.recorder", "aitest_bdd.reporting"]
+pytest_plugins = [*STEP_MODULES, "aitest_bdd.python_api", "aitest_bdd.recorder", "aitest_bdd.reporting"]
 
 RUNTIME_KEY = pytest.StashKey[Runtime]()
+PRICES_KEY = pytest.StashKey[PriceTable]()
 REGISTRY_KEY = pytest.StashKey[SessionRegistry]()
 
 
@@ -27,6 +31,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run every agent on this model (e.g. openai/gpt-4.1-mini); a step's 'using model' still wins",
     )
     parser.addini("aitest_model", "model for every agent, like --aitest-model", default="")
+    group.addoption(
+        "--aitest-judge-model",
+        dest="aitest_judge_model",
+        default=None,
+        help="model of the LLM judge for 'the response satisfies' steps (e.g. openai/gpt-4.1-mini)",
+    )
+    parser.addini("aitest_judge_model", "model of the LLM judge, like --aitest-judge-model", default="")
+    parser.addini("aitest_pricing", "JSON file of model prices (USD per million tokens) added to the built-in table")
     parser.addini(
         "aitest_collect_features",
         "collect .feature files as tests (turn off when binding them with pytest-bdd's scenarios())",
@@ -43,7 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
     config.stash[RUNTIME_KEY] = Runtime()
-    config.stash[REGISTRY_KEY] = SessionRegistry(config.stash[RUNTIME_KEY])
+    config.stash[PRICES_KEY] = _load_prices(config)
+    config.stash[REGISTRY_KEY] = SessionRegistry(config.stash[RUNTIME_KEY], config.stash[PRICES_KEY])
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
 
 
@@ -57,6 +70,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def runtime(config: pytest.Config) -> Runtime:
     """The run's event loop thread."""
     return config.stash[RUNTIME_KEY]
+
+
+def prices(config: pytest.Config) -> PriceTable:
+    """The price table: built in, extended by the `aitest_pricing` file."""
+    return config.stash[PRICES_KEY]
+
+
+def _load_prices(config: pytest.Config) -> PriceTable:
+    table = default_prices()
+    extra = config.getini("aitest_pricing")
+    if not extra:
+        return table
+    try:
+        return table.extended(config.rootpath / extra)
+    except ConfigError as error:
+        raise pytest.UsageError(f"aitest_pricing: {error}") from None
 
 
 def registry(config: pytest.Config) -> SessionRegistry:

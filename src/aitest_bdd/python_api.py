@@ -10,6 +10,7 @@ import pytest
 
 from .agents import SESSIONS_KEY, model_override
 from .config import Agent
+from .pricing import PriceTable
 from .records import Turn
 from .runtime import Runtime
 from .session import AgentSession
@@ -29,8 +30,9 @@ def session_key(item: pytest.Item) -> str:
 class SessionRegistry:
     """Open conversations of the Python API, by session key and agent name."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, prices: PriceTable) -> None:
         self.runtime = runtime
+        self.prices = prices
         self._sessions: dict[str, dict[str, AgentSession]] = {}
         self._last_item: dict[str, str] = {}
 
@@ -44,7 +46,7 @@ class SessionRegistry:
         by_agent = self._sessions.setdefault(key, {})
         session = by_agent.get(agent.name)
         if session is None:
-            session = by_agent[agent.name] = AgentSession(agent, self.runtime)
+            session = by_agent[agent.name] = AgentSession(agent, self.runtime, self.prices)
         if not session.is_open:
             await asyncio.to_thread(session.open)
         return session

@@ -23,7 +23,7 @@ def _turns_so_far(item: pytest.Item) -> int:
     return sum(len(session.turns) for session in item.stash.get(SESSIONS_KEY, []))
 
 
-def _step(item: pytest.Item, step) -> StepResult | None:  # noqa: ANN001 - pytest-bdd's Step
+def _step(item: pytest.Item, step) -> StepResult | None:
     result = item.stash.get(RESULT_KEY, None)
     if result is None:
         return None
@@ -37,7 +37,7 @@ def _relative(path: str, config: pytest.Config) -> str:
         return path
 
 
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:  # noqa: ANN001
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:
     item = request.node
     callspec = getattr(item, "callspec", None)
     example = callspec.params.get("_pytest_bdd_example", {}) if callspec else {}
@@ -64,7 +64,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     )
 
 
-def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:  # noqa: ANN001
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:
     item = request.node
     item.stash[STEP_STARTED_KEY] = time.perf_counter()
     record = _step(item, step)
@@ -72,7 +72,7 @@ def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:  # noq
         record.turns_before = _turns_so_far(item)
 
 
-def _finish_step(request: pytest.FixtureRequest, step, status: str, message: str | None = None) -> None:  # noqa: ANN001
+def _finish_step(request: pytest.FixtureRequest, step, status: str, message: str | None = None) -> None:
     item = request.node
     record = _step(item, step)
     if record is None:
@@ -84,15 +84,15 @@ def _finish_step(request: pytest.FixtureRequest, step, status: str, message: str
         record.duration_ms = (time.perf_counter() - started) * 1000
 
 
-def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:  # noqa: ANN001
+def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:
     _finish_step(request, step, "passed")
 
 
-def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:  # noqa: ANN001
+def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
     _finish_step(request, step, "failed", failure_text(exception))
 
 
-def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:  # noqa: ANN001
+def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
     _finish_step(request, step, "undefined", str(exception))
 
 

@@ -47,6 +47,17 @@ class ModelCall(BaseModel):
     duration_ms: float = 0.0
 
 
+class Judgement(BaseModel):
+    """An LLM judge's verdict on a turn."""
+
+    criterion: str
+    passed: bool
+    reasoning: str
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+    duration_ms: float = 0.0
+
+
 class Turn(BaseModel):
     """One user message and everything the agent did to answer it.
 
@@ -58,6 +69,7 @@ class Turn(BaseModel):
     model: str
     model_calls: list[ModelCall] = Field(default_factory=list)
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    judgements: list[Judgement] = Field(default_factory=list)
     final_response: str = ""
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None

@@ -58,7 +58,7 @@ class ResultsCollector:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write(results, path)
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:  # noqa: ANN001
+    def pytest_terminal_summary(self, terminalreporter) -> None:
         results = list(self.results.values())
         if not results:
             return
@@ -69,9 +69,7 @@ class ResultsCollector:
             {call.model for r in results for c in r.conversations for t in c.turns for call in t.model_calls}
         )
         terminalreporter.write_sep("-", "aitest-bdd")
-        terminalreporter.write_line(
-            f"{len(results)} agent tests, {turns} turns, {calls} tool calls, {tokens:,} tokens"
-        )
+        terminalreporter.write_line(f"{len(results)} agent tests, {turns} turns, {calls} tool calls, {tokens:,} tokens")
         if answered_by:
             terminalreporter.write_line(f"answered by: {', '.join(answered_by)}")
         if answered_by and all(model.startswith(SCRIPTED_MODEL_PREFIX) for model in answered_by):

@@ -11,6 +11,7 @@ import mcp_types
 import openai
 
 from .config import Agent, ConfigError
+from .pricing import PriceTable
 from .providers import make_client
 from .records import Conversation, ModelCall, ToolCall, Turn, Usage
 from .runtime import Runtime
@@ -30,9 +31,10 @@ class AgentSession:
     and the history stays as it was before that turn.
     """
 
-    def __init__(self, agent: Agent, runtime: Runtime) -> None:
+    def __init__(self, agent: Agent, runtime: Runtime, prices: PriceTable | None = None) -> None:
         self.agent = agent
         self.runtime = runtime
+        self.prices = prices
         self.conversation = Conversation(agent=agent.name, model=agent.provider.model)
         self.history: list[Message] = []
         if agent.system_prompt:
@@ -108,6 +110,7 @@ class AgentSession:
             self.history = messages
         finally:
             turn.duration_ms = (time.perf_counter() - started) * 1000
+            turn.cost_usd = self.prices.cost(turn.model, turn.usage) if self.prices else None
         return turn
 
     async def _loop(self, turn: Turn, messages: list[Message]) -> None:
@@ -127,7 +130,7 @@ class AgentSession:
             if not response.choices:
                 raise TurnError(f"model {provider.model!r} returned a response with no choices")
             reply = response.choices[0].message
-            usage = _usage(response.usage)
+            usage = usage_of(response.usage)
             turn.usage = turn.usage + usage
             turn.model_calls.append(
                 ModelCall(
@@ -214,7 +217,8 @@ def result_text(result: mcp_types.CallToolResult) -> str:
     return "\n".join(parts)
 
 
-def _usage(usage: Any) -> Usage:
+def usage_of(usage: Any) -> Usage:
+    """Our Usage from the SDK's usage object (None gives zeros)."""
     if usage is None:
         return Usage()
     return Usage(

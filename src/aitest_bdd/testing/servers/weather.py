@@ -134,8 +134,9 @@ def build_server() -> MCPServer:
     ) -> Forecast:
         """Get the daily weather forecast for a city, starting tomorrow.
 
-        Returns the city and a `days` list with one entry per day: the day ("tomorrow", then weekday names), the high and low
-        temperatures in °C, the expected conditions and the chance of rain in percent.
+        Returns the city and a `days` list with one entry per day: the day ("tomorrow", then
+        weekday names), the high and low temperatures in °C, the expected conditions and the
+        chance of rain in percent.
         A high chance of rain means the user should bring an umbrella.
         """
         name = resolve_city(city)

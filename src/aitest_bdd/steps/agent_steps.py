@@ -1,0 +1,37 @@
+"""Choosing the agent, and what the user says."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, parsers, when
+
+from ..agents import start_session
+from ..session import AgentSession
+from ..transcript import format_turn
+
+
+@given(parsers.re(r'the agent "(?P<name>[^"]*)"'), target_fixture="aitest_session")
+def the_agent(request: pytest.FixtureRequest, name: str) -> AgentSession:
+    return start_session(request, name)
+
+
+@given(parsers.re(r'the agent "(?P<name>[^"]*)" using model "(?P<model>[^"]*)"'), target_fixture="aitest_session")
+def the_agent_using_model(request: pytest.FixtureRequest, name: str, model: str) -> AgentSession:
+    return start_session(request, name, model=model)
+
+
+@when(parsers.re(r'the user says "(?P<message>.*)"'))
+def the_user_says(aitest_session: AgentSession, message: str) -> None:
+    run_turn(aitest_session, message)
+
+
+@when("the user says:")
+def the_user_says_docstring(aitest_session: AgentSession, docstring: str) -> None:
+    run_turn(aitest_session, docstring)
+
+
+def run_turn(session: AgentSession, message: str) -> None:
+    """Run a turn; a turn that fails fails the step with its transcript."""
+    turn = session.say(message)
+    if turn.error:
+        pytest.fail(f"the agent could not answer: {turn.error}\n\n{format_turn(turn)}", pytrace=False)
