@@ -38,6 +38,11 @@ def aitest_agents():
         Agent(name="weather", provider=provider, mcp_servers=[server("weather")]),
         Agent(name="todo", provider=provider, mcp_servers=[server("todo")]),
     ]
+
+
+@pytest.fixture
+def aitest_judge():
+    return Provider(model="judge", base_url={base_url!r}, max_retries=0, timeout=10)
 """
 
 
