@@ -246,7 +246,7 @@ def test_every_step_passes_when_it_should(project) -> None:
     steps = tests["passing"]["steps"]
     assert len(steps) == 40 and all(step["status"] == "passed" for step in steps)
     judged = tests["passing"]["conversations"][0]["turns"][1]["judgements"]
-    assert [(j["criterion"], j["passed"], j["reasoning"]) for j in judged][0] == (
+    assert (judged[0]["criterion"], judged[0]["passed"], judged[0]["reasoning"]) == (
         "polite and friendly",
         True,
         "It greets.",
