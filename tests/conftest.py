@@ -37,6 +37,19 @@ def aitest_agents():
         Agent(name="banking", provider=provider, mcp_servers=[server("banking")]),
         Agent(name="weather", provider=provider, mcp_servers=[server("weather")]),
         Agent(name="todo", provider=provider, mcp_servers=[server("todo")]),
+        Agent(name="plain", provider=provider, max_tool_rounds=2),
+        Agent(name="no-endpoint", provider=Provider(model="gpt-4.1-mini", max_retries=0)),
+        Agent(
+            name="broken-server",
+            provider=provider,
+            mcp_servers=[
+                MCPServer(
+                    name="broken",
+                    command=[sys.executable, "-c", "import sys; print('boom: DATABASE_URL is not set', file=sys.stderr); sys.exit(3)"],
+                )
+            ],
+        ),
+        Agent(name="missing-program", provider=provider, mcp_servers=[MCPServer(command=["no-such-mcp-server-xyz"])]),
     ]
 
 

@@ -11,9 +11,11 @@ from .collect import FeatureFile
 from .config import ConfigError
 from .pricing import PriceTable, default_prices
 from .python_api import SessionRegistry
+from .recorder import finish_step, relative_path
 from .reporting import ResultsCollector
 from .runtime import Runtime
 from .steps import STEP_MODULES
+from .suggest import closest_steps
 
 pytest_plugins = [*STEP_MODULES, "aitest_bdd.python_api", "aitest_bdd.recorder", "aitest_bdd.reporting"]
 
@@ -109,6 +111,20 @@ def pytest_bdd_before_step_call(request, feature, scenario, step, step_func, ste
             "without running. Make it a plain def.",
             pytrace=False,
         )
+
+
+def pytest_bdd_step_func_lookup_error(request, feature, scenario, step, exception) -> None:
+    """Name the undefined step, where it is, and the closest steps that exist."""
+    suggestions = closest_steps(step.type, step.name)
+    hint = "".join(f"\n    {step.keyword} {text}" for text in suggestions)
+    where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
+    message = (
+        f'no step matches "{step.keyword} {step.name}" ({where}, scenario "{scenario.name}")'
+        + (f"\nclosest steps:{hint}" if hint else "")
+        + "\nSee docs/steps.md for the step library, or define the step in step_defs/."
+    )
+    finish_step(request, step, "undefined", message)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

@@ -30,7 +30,8 @@ def _step(item: pytest.Item, step) -> StepResult | None:
     return next((s for s in result.steps if s.line == step.line_number and s.text == step.name), None)
 
 
-def _relative(path: str, config: pytest.Config) -> str:
+def relative_path(path: str, config: pytest.Config) -> str:
+    """`path` relative to the root directory, when it is under it."""
     try:
         return str(Path(path).resolve().relative_to(config.rootpath))
     except ValueError:
@@ -47,7 +48,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
         name=scenario.name,
         feature=feature.name,
         feature_description=feature.description or None,
-        file=_relative(feature.filename, request.config),
+        file=relative_path(feature.filename, request.config),
         line=scenario.line_number,
         tags=sorted(scenario.tags | feature.tags),
         example={str(key): str(value) for key, value in example.items()},
@@ -72,7 +73,7 @@ def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:
         record.turns_before = _turns_so_far(item)
 
 
-def _finish_step(request: pytest.FixtureRequest, step, status: str, message: str | None = None) -> None:
+def finish_step(request: pytest.FixtureRequest, step, status: str, message: str | None = None) -> None:
     item = request.node
     record = _step(item, step)
     if record is None:
@@ -85,15 +86,15 @@ def _finish_step(request: pytest.FixtureRequest, step, status: str, message: str
 
 
 def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:
-    _finish_step(request, step, "passed")
+    finish_step(request, step, "passed")
 
 
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
-    _finish_step(request, step, "failed", failure_text(exception))
+    finish_step(request, step, "failed", failure_text(exception))
 
 
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
-    _finish_step(request, step, "undefined", str(exception))
+    finish_step(request, step, "undefined", str(exception))
 
 
 def failure_text(exception: BaseException) -> str:
@@ -113,7 +114,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         result = _result_for(item)
         if result is not None:
             result.status = "skipped" if report.skipped else ("failed" if report.failed else "passed")
-            result.message = _message(report) if report.failed else None
+            result.message = _message(result, report) if report.failed else None
             result.duration_ms = report.duration * 1000
             result.conversations = [session.conversation for session in item.stash.get(SESSIONS_KEY, [])]
             setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
@@ -134,8 +135,12 @@ def _result_for(item: pytest.Item) -> TestResult | None:
     )
 
 
-def _message(report: pytest.TestReport) -> str:
+def _message(result: TestResult, report: pytest.TestReport) -> str:
+    """The failing step's message, else pytest's account of the failure."""
+    failed_step = next((step for step in result.steps if step.status in ("failed", "undefined")), None)
+    if failed_step is not None and failed_step.message:
+        return failed_step.message
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and crash.message:
-        return crash.message
+        return crash.message.removeprefix("Failed: ")
     return str(report.longrepr)

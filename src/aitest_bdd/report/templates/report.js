@@ -1,0 +1,552 @@
+// aitest-bdd report: reads the tests embedded as JSON and draws them on demand.
+// Every piece of data is set with textContent or as a text node, never as HTML.
+(() => {
+  "use strict";
+
+  const PAGE = 200;
+  const RAN = new Set(["passed", "failed"]);
+  const RANK = { failed: 0, skipped: 1, passed: 2 };
+  const MARK = { passed: "✓", failed: "✗", skipped: "–", undefined: "?" };
+  const state = { entries: [], visible: [], shown: PAGE, byTest: new Map() };
+
+  // ---- small helpers ----
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function add(parent, ...children) {
+    for (const child of children) if (child !== null && child !== undefined && child !== false) parent.append(child);
+    return parent;
+  }
+
+  function sum(items, value) {
+    return items.reduce((total, item) => total + value(item), 0);
+  }
+
+  function count(n) {
+    return n.toLocaleString("en-US");
+  }
+
+  function ms(value) {
+    if (value < 1000) return `${Math.round(value)} ms`;
+    if (value < 60000) return `${(value / 1000).toFixed(1)} s`;
+    const seconds = Math.round(value / 1000);
+    return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  }
+
+  function cost(turns) {
+    const priced = turns.filter((item) => item.turn.cost_usd !== null && item.turn.cost_usd !== undefined);
+    if (!priced.length) return "cost n/a";
+    const text = `$${sum(priced, (item) => item.turn.cost_usd).toFixed(4)}`;
+    return priced.length === turns.length ? text : `${text} (partial)`;
+  }
+
+  function cut(text, length) {
+    const flat = String(text).replace(/\s+/g, " ").trim();
+    return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+  }
+
+  function badge(status) {
+    const node = el("span", `badge ${status}`, `${MARK[status] || ""} ${status}`);
+    node.dataset.status = status;
+    return node;
+  }
+
+  function chip(text, className) {
+    return el("span", `chip ${className || ""}`, text);
+  }
+
+  // ---- data ----
+
+  async function decode(block) {
+    const text = block.textContent;
+    if (block.dataset.encoding !== "deflate-base64") return JSON.parse(text);
+    const binary = atob(text);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return JSON.parse(await new Response(stream).text());
+  }
+
+  async function loadTests() {
+    const blocks = [...document.querySelectorAll("script.aitest-tests")];
+    const tests = (await Promise.all(blocks.map(decode))).flat();
+    const meta = JSON.parse(document.getElementById("aitest-meta").textContent);
+    applyExtras(tests, meta.extras);
+    return tests;
+  }
+
+  function applyExtras(tests, extras) {
+    const fields = { m: ["model_calls", "content"], r: ["tool_calls", "raw_arguments"], s: ["tool_calls", "structured_content"] };
+    for (const [key, value] of Object.entries(extras)) {
+      const [t, c, u, what] = key.split(".");
+      const [list, name] = fields[what[0]];
+      tests[+t].conversations[+c].turns[+u][list][+what.slice(1)][name] = value;
+    }
+  }
+
+  function flatTurns(test) {
+    return test.conversations.flatMap((conversation) => conversation.turns.map((turn) => ({ conversation, turn })));
+  }
+
+  function turnCount(test) {
+    return sum(test.conversations, (conversation) => conversation.turns.length);
+  }
+
+  function makeEntries(tests) {
+    const entries = [];
+    const sessions = new Map();
+    tests.forEach((test, index) => {
+      test.index = index;
+      if (test.kind !== "python") {
+        entries.push({ kind: "scenario", tests: [test] });
+        return;
+      }
+      const key = test.session || test.nodeid;
+      if (!sessions.has(key)) {
+        sessions.set(key, { kind: "session", key, tests: [] });
+        entries.push(sessions.get(key));
+      }
+      sessions.get(key).tests.push(test);
+    });
+    entries.forEach(summarize);
+    return entries;
+  }
+
+  function summarize(entry, order) {
+    const tests = entry.tests;
+    const first = tests[0];
+    const statuses = new Set(tests.map((test) => test.status));
+    entry.order = order;
+    entry.id = `t-${first.index}`;
+    entry.status = statuses.has("failed") ? "failed" : statuses.has("passed") ? "passed" : "skipped";
+    entry.holder = tests.reduce((best, test) => (turnCount(test) >= turnCount(best) ? test : best));
+    entry.turns = flatTurns(entry.holder);
+    const models = tests.flatMap((test) => test.conversations.map((conversation) => conversation.model));
+    const outlineModels = tests.map((test) => test.example.model).filter(Boolean);
+    entry.models = [...new Set([...models, ...outlineModels])].sort();
+    entry.feature = first.feature || first.file;
+    entry.tags = [...new Set(tests.flatMap((test) => test.tags))].sort();
+    entry.duration = sum(tests, (test) => test.duration_ms);
+    entry.tokens = sum(entry.turns, (item) => item.turn.usage.total_tokens);
+    entry.toolCalls = sum(entry.turns, (item) => item.turn.tool_calls.length);
+    const single = tests.length === 1 && entry.kind === "session" && entry.key === first.nodeid;
+    entry.title = entry.kind === "scenario" || single ? first.name : `session ${entry.key}`;
+  }
+
+  function searchText(entry) {
+    if (entry.search === undefined) {
+      const parts = [];
+      for (const test of entry.tests) {
+        parts.push(test.nodeid, test.name, test.feature, test.file, test.message, ...test.tags);
+        parts.push(...Object.values(test.example));
+        for (const step of test.steps) parts.push(`${step.keyword} ${step.text}`, step.message);
+      }
+      for (const { turn } of entry.turns) {
+        parts.push(turn.user_message, turn.final_response, turn.error, turn.model);
+        for (const call of turn.tool_calls) parts.push(call.name);
+      }
+      entry.search = parts.filter(Boolean).join("\n").toLowerCase();
+    }
+    return entry.search;
+  }
+
+  // ---- filters, sort, list ----
+
+  const SORTS = {
+    failed: (a, b) => RANK[a.status] - RANK[b.status] || a.order - b.order,
+    order: (a, b) => a.order - b.order,
+    slowest: (a, b) => b.duration - a.duration || a.order - b.order,
+    tokens: (a, b) => b.tokens - a.tokens || a.order - b.order,
+    name: (a, b) => a.feature.localeCompare(b.feature) || a.title.localeCompare(b.title) || a.order - b.order,
+  };
+
+  function field(id) {
+    return document.getElementById(id);
+  }
+
+  function filters() {
+    const statuses = new Set([...document.querySelectorAll("input[name=status]:checked")].map((box) => box.value));
+    const words = field("search").value.toLowerCase().split(/\s+/).filter(Boolean);
+    return { statuses, words, model: field("model").value, feature: field("feature").value, tag: field("tag").value };
+  }
+
+  function matches(entry, f) {
+    return (
+      f.statuses.has(entry.status) &&
+      (!f.model || entry.models.includes(f.model)) &&
+      (!f.feature || entry.feature === f.feature) &&
+      (!f.tag || entry.tags.includes(f.tag)) &&
+      f.words.every((word) => searchText(entry).includes(word))
+    );
+  }
+
+  function refresh() {
+    const f = filters();
+    state.visible = state.entries.filter((entry) => matches(entry, f)).sort(SORTS[field("sort").value]);
+    state.shown = PAGE;
+    draw();
+  }
+
+  function draw() {
+    const shown = state.visible.slice(0, state.shown);
+    field("list").replaceChildren(...shown.map(entryNode));
+    const total = state.entries.length;
+    field("count").textContent =
+      `Showing ${count(shown.length)} of ${count(state.visible.length)} matching (${count(total)} in all).`;
+    const more = field("more");
+    const left = state.visible.length - shown.length;
+    more.hidden = left <= 0;
+    more.textContent = `Show ${count(Math.min(PAGE, left))} more (${count(left)} not shown)`;
+  }
+
+  function fillSelect(id, values) {
+    const select = field(id);
+    for (const [value, n] of values) {
+      const option = el("option", null, `${value} (${count(n)})`);
+      option.value = value;
+      select.append(option);
+    }
+  }
+
+  function tallyBy(values) {
+    const counts = new Map();
+    for (const value of values) counts.set(value, (counts.get(value) || 0) + 1);
+    return [...counts].sort((a, b) => a[0].localeCompare(b[0]));
+  }
+
+  function setupFilters() {
+    const entries = state.entries;
+    fillSelect("model", tallyBy(entries.flatMap((entry) => entry.models)));
+    fillSelect("feature", tallyBy(entries.map((entry) => entry.feature)));
+    fillSelect("tag", tallyBy(entries.flatMap((entry) => entry.tags)));
+    for (const [status, n] of tallyBy(entries.map((entry) => entry.status))) {
+      document.querySelector(`[data-count=${status}]`).textContent = `(${count(n)})`;
+    }
+    let timer = null;
+    field("search").addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 150);
+    });
+    for (const id of ["model", "feature", "tag", "sort"]) field(id).addEventListener("change", refresh);
+    for (const box of document.querySelectorAll("input[name=status]")) box.addEventListener("change", refresh);
+    field("filters").addEventListener("reset", () => setTimeout(refresh));
+    field("filters").addEventListener("submit", (event) => event.preventDefault());
+    field("more").addEventListener("click", () => {
+      state.shown += PAGE;
+      draw();
+    });
+    field("expand").addEventListener("click", () => state.visible.slice(0, state.shown).forEach((e) => toggle(e, true)));
+    field("collapse").addEventListener("click", () => state.entries.forEach((entry) => entry.node && toggle(entry, false)));
+    for (const card of document.querySelectorAll("[data-show]")) card.addEventListener("click", () => showStatus(card));
+  }
+
+  function showStatus(card) {
+    const wanted = card.dataset.show;
+    for (const box of document.querySelectorAll("input[name=status]")) box.checked = wanted === "all" || box.value === wanted;
+    refresh();
+    field("tests").scrollIntoView();
+  }
+
+  // ---- one test in the list ----
+
+  function entryNode(entry) {
+    if (entry.node) return entry.node;
+    const node = el("article", `entry ${entry.status}`);
+    node.id = entry.id;
+    node.dataset.status = entry.status;
+    const head = el("button", "head");
+    head.type = "button";
+    head.setAttribute("aria-expanded", "false");
+    head.addEventListener("click", () => toggle(entry));
+    add(head, badge(entry.status), headline(entry), headStats(entry));
+    const body = el("div", "body");
+    body.hidden = true;
+    node.append(head, body);
+    entry.node = node;
+    return node;
+  }
+
+  function headline(entry) {
+    const first = entry.tests[0];
+    const box = el("span", "headline");
+    add(box, el("span", "feature", entry.feature), el("span", "title", entry.title));
+    const chips = el("span", "chips");
+    for (const [key, value] of Object.entries(first.example)) chips.append(chip(`${key}: ${value}`, "example"));
+    for (const model of entry.models) if (first.example.model !== model) chips.append(chip(model, "model"));
+    for (const tag of entry.tags) chips.append(chip(`@${tag}`, "tag"));
+    if (entry.kind === "session") chips.append(chip(`${entry.tests.length} tests`, "example"));
+    box.append(chips);
+    const failure = failureLine(entry);
+    if (failure) box.append(el("span", "failure", failure));
+    return box;
+  }
+
+  function failureLine(entry) {
+    for (const test of entry.tests) {
+      const step = test.steps.find((item) => item.status === "failed" || item.status === "undefined");
+      if (step) return cut(`${step.keyword} ${step.text}: ${step.message || step.status}`, 200);
+      if (test.status === "failed") return cut(`${test.name}: ${test.message || "failed"}`, 200);
+    }
+    return null;
+  }
+
+  function headStats(entry) {
+    const text = `${entry.turns.length} turns · ${entry.toolCalls} tool calls · ${count(entry.tokens)} tokens · ${ms(entry.duration)}`;
+    return el("span", "stats", text);
+  }
+
+  function toggle(entry, open) {
+    entryNode(entry);
+    const wanted = open === undefined ? !entry.open : open;
+    const body = entry.node.querySelector(".body");
+    if (wanted && !body.firstChild) body.append(entry.kind === "scenario" ? scenarioFlow(entry) : sessionFlow(entry));
+    entry.open = wanted;
+    body.hidden = !wanted;
+    entry.node.querySelector(".head").setAttribute("aria-expanded", String(wanted));
+  }
+
+  // ---- a flow ----
+
+  function facts(rows) {
+    const list = el("dl", "facts");
+    for (const [name, value] of rows) {
+      if (value === null || value === undefined || value === "") continue;
+      add(list, el("dt", null, name), add(el("dd"), value));
+    }
+    return list;
+  }
+
+  function usageText(entry) {
+    const prompt = sum(entry.turns, (item) => item.turn.usage.prompt_tokens);
+    const completion = sum(entry.turns, (item) => item.turn.usage.completion_tokens);
+    return `${entry.turns.length} turns · ${entry.toolCalls} tool calls · ${count(entry.tokens)} tokens ` +
+      `(${count(prompt)} in, ${count(completion)} out) · ${cost(entry.turns)}`;
+  }
+
+  function agentsText(test) {
+    return test.conversations.map((conversation) => `${conversation.agent} on ${conversation.model}`).join(", ");
+  }
+
+  function scenarioFlow(entry) {
+    const test = entry.tests[0];
+    const flow = el("div", "flow");
+    const example = Object.entries(test.example).map(([key, value]) => `${key} = ${value}`).join(", ");
+    flow.append(facts([
+      ["Feature", test.feature],
+      ["Scenario", test.name],
+      ["Outline row", example],
+      ["Tags", test.tags.map((tag) => `@${tag}`).join(" ")],
+      ["Location", `${test.file}:${test.line}`],
+      ["Test id", test.nodeid],
+      ["Status", badge(test.status)],
+      ["Duration", ms(test.duration_ms)],
+      ["Agents", agentsText(test)],
+      ["Usage", usageText(entry)],
+    ]));
+    if (test.feature_description) flow.append(el("p", "description", test.feature_description));
+    const stepMessages = new Set(test.steps.map((step) => step.message));
+    if (test.message && !stepMessages.has(test.message)) flow.append(message("Test failure", test.message));
+    flow.append(timeline(test.steps, entry.turns));
+    return flow;
+  }
+
+  function timeline(steps, turns) {
+    const box = el("div", "timeline");
+    let next = 0;
+    steps.forEach((step, i) => {
+      box.append(stepNode(step));
+      if (!RAN.has(step.status)) return;
+      const later = steps.slice(i + 1).find((item) => RAN.has(item.status));
+      const end = later ? Math.min(later.turns_before, turns.length) : turns.length;
+      for (; next < end; next++) box.append(turnNode(turns[next]));
+    });
+    for (; next < turns.length; next++) box.append(turnNode(turns[next]));
+    return box;
+  }
+
+  function stepNode(step) {
+    const row = el("div", `step ${step.status}`);
+    row.dataset.status = step.status;
+    const line = el("div", "step-line");
+    add(line, el("span", "mark", MARK[step.status]), el("span", "kw", step.keyword), " ", el("span", "text", step.text));
+    add(line, el("span", "step-status", step.status), RAN.has(step.status) ? el("span", "dur", ms(step.duration_ms)) : null);
+    row.append(line);
+    if (step.docstring) row.append(el("pre", "docstring", step.docstring));
+    if (step.datatable) row.append(dataTable(step.datatable));
+    if (step.message) row.append(el("pre", "message", step.message));
+    return row;
+  }
+
+  function dataTable(rows) {
+    const table = el("table", "grid datatable");
+    for (const row of rows) table.append(add(el("tr"), ...row.map((cell) => el("td", null, cell))));
+    return table;
+  }
+
+  function message(title, text) {
+    const box = el("div", "message-box");
+    return add(box, el("strong", null, title), el("pre", "message", text));
+  }
+
+  function sessionFlow(entry) {
+    const flow = el("div", "flow");
+    const first = entry.tests[0];
+    flow.append(facts([
+      ["Session", entry.key],
+      ["File", first.file],
+      ["Status", badge(entry.status)],
+      ["Duration", ms(entry.duration)],
+      ["Agents", agentsText(entry.holder)],
+      ["Usage", usageText(entry)],
+    ]));
+    const box = el("div", "timeline");
+    let next = 0;
+    for (const test of entry.tests) {
+      box.append(sessionTest(test));
+      const end = Math.min(turnCount(test), entry.turns.length);
+      for (; next < end; next++) box.append(turnNode(entry.turns[next]));
+    }
+    for (; next < entry.turns.length; next++) box.append(turnNode(entry.turns[next]));
+    flow.append(box);
+    return flow;
+  }
+
+  function sessionTest(test) {
+    const row = el("div", `step ${test.status}`);
+    row.dataset.status = test.status;
+    const line = el("div", "step-line");
+    add(line, el("span", "mark", MARK[test.status]), el("span", "kw", "test"), " ", el("span", "text", test.name));
+    add(line, el("span", "step-status", test.status), el("span", "dur", `${test.file}:${test.line} · ${ms(test.duration_ms)}`));
+    row.append(line);
+    if (test.message) row.append(el("pre", "message", test.message));
+    return row;
+  }
+
+  // ---- a turn ----
+
+  function turnNode({ conversation, turn }) {
+    const box = el("section", `turn${turn.error ? " error" : ""}`);
+    const usage = turn.usage;
+    const head = el("div", "turn-head");
+    add(head, el("strong", null, `Turn ${turn.number}`), el("span", "muted", `${conversation.agent} · ${turn.model}`));
+    const price = turn.cost_usd === null || turn.cost_usd === undefined ? "cost n/a" : `$${turn.cost_usd.toFixed(4)}`;
+    const stats = `${count(usage.total_tokens)} tokens (${count(usage.prompt_tokens)} in, ${count(usage.completion_tokens)} out)` +
+      ` · ${price} · ${ms(turn.duration_ms)}`;
+    head.append(el("span", "stats", stats));
+    box.append(head, bubble("user", "User", turn.user_message));
+    box.append(...activity(turn));
+    if (turn.final_response) box.append(bubble("assistant", "Assistant", turn.final_response));
+    if (turn.error) box.append(message("Turn error", turn.error));
+    return box;
+  }
+
+  function bubble(kind, who, text) {
+    return add(el("div", `bubble ${kind}`), el("span", "who", who), el("div", "said", text));
+  }
+
+  function activity(turn) {
+    const nodes = [];
+    let k = 0;
+    turn.model_calls.forEach((call, m) => {
+      const names = call.tool_calls.length ? ` → ${call.tool_calls.join(", ")}` : "";
+      const text = `model call ${m + 1} · ${call.model} · ${count(call.usage.total_tokens)} tokens · ${ms(call.duration_ms)}` +
+        ` · ${call.finish_reason || "no finish reason"}${names}`;
+      nodes.push(el("div", "model-call", text));
+      if (call.content) nodes.push(bubble("interim", "Assistant, before its answer", call.content));
+      for (let j = 0; j < call.tool_calls.length && k < turn.tool_calls.length; j++) nodes.push(toolNode(turn.tool_calls[k++]));
+    });
+    while (k < turn.tool_calls.length) nodes.push(toolNode(turn.tool_calls[k++]));
+    return nodes;
+  }
+
+  function toolNode(call) {
+    const box = el("div", `tool${call.is_error ? " error" : ""}`);
+    const head = el("button", "tool-head");
+    head.type = "button";
+    head.setAttribute("aria-expanded", "false");
+    add(head, el("span", "tool-name", call.name), call.server ? el("span", "muted", call.server) : null);
+    add(head, el("code", "tool-args", cut(JSON.stringify(call.arguments), 120)));
+    add(head, call.is_error ? el("span", "badge failed", "error") : null, el("span", "dur", ms(call.duration_ms)));
+    const excerpt = el("div", "tool-excerpt", cut(call.result_text, 200) || "(no text)");
+    const body = el("div", "tool-body");
+    body.hidden = true;
+    head.addEventListener("click", () => {
+      if (!body.firstChild) toolDetails(body, call);
+      body.hidden = !body.hidden;
+      excerpt.hidden = !body.hidden;
+      head.setAttribute("aria-expanded", String(!body.hidden));
+    });
+    return add(box, head, excerpt, body);
+  }
+
+  function toolDetails(body, call) {
+    const raw = call.raw_arguments;
+    add(body, el("h4", null, raw ? "Arguments, as the model sent them" : "Arguments"));
+    add(body, el("pre", "arguments", raw || JSON.stringify(call.arguments, null, 2)));
+    add(body, el("h4", null, call.is_error ? "Result (error)" : `Result (${count(call.result_text.length)} characters)`));
+    add(body, el("pre", "result", call.result_text || "(no text)"));
+    if (call.structured_content !== null && call.structured_content !== undefined) {
+      add(body, el("h4", null, "Structured content"), el("pre", "structured", JSON.stringify(call.structured_content, null, 2)));
+    }
+  }
+
+  // ---- links to a test ----
+
+  function reveal(index) {
+    const entry = state.byTest.get(index);
+    if (!entry) return;
+    if (!state.visible.includes(entry)) {
+      field("filters").reset();
+      for (const box of document.querySelectorAll("input[name=status]")) box.checked = true;
+      refresh();
+    }
+    const position = state.visible.indexOf(entry);
+    if (position >= state.shown) {
+      state.shown = (Math.floor(position / PAGE) + 1) * PAGE;
+      draw();
+    }
+    toggle(entry, true);
+    document.querySelectorAll(".entry.target").forEach((node) => node.classList.remove("target"));
+    entry.node.classList.add("target");
+    entry.node.scrollIntoView({ block: "start" });
+  }
+
+  function fromHash() {
+    const match = /^#t-(\d+)$/.exec(location.hash);
+    if (match) reveal(Number(match[1]));
+  }
+
+  function setupLinks() {
+    document.addEventListener("click", (event) => {
+      const link = event.target.closest("a[href^='#t-']");
+      if (!link) return;
+      event.preventDefault();
+      history.pushState(null, "", link.getAttribute("href"));
+      fromHash();
+    });
+    window.addEventListener("hashchange", fromHash);
+  }
+
+  async function start() {
+    try {
+      const tests = await loadTests();
+      state.entries = makeEntries(tests);
+      for (const entry of state.entries) for (const test of entry.tests) state.byTest.set(test.index, entry);
+    } catch (error) {
+      field("count").textContent = `Could not read the report's data: ${error}`;
+      return;
+    }
+    setupFilters();
+    setupLinks();
+    refresh();
+    fromHash();
+    document.body.dataset.ready = "true";
+  }
+
+  start();
+})();
