@@ -20,6 +20,7 @@ import pytest
 from aitest_bdd import Agent, MCPServer, Provider
 
 MARKER = {marker!r}
+CRASH_AT_START = "import sys; print('boom: DATABASE_URL is not set', file=sys.stderr); sys.exit(3)"
 
 
 def server(name):
@@ -45,7 +46,7 @@ def aitest_agents():
             mcp_servers=[
                 MCPServer(
                     name="broken",
-                    command=[sys.executable, "-c", "import sys; print('boom: DATABASE_URL is not set', file=sys.stderr); sys.exit(3)"],
+                    command=[sys.executable, "-c", CRASH_AT_START],
                 )
             ],
         ),
