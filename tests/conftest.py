@@ -50,6 +50,7 @@ def aitest_agents():
                 )
             ],
         ),
+        Agent(name="twin-banks", provider=provider, mcp_servers=[server("banking"), server("banking")]),
         Agent(name="missing-program", provider=provider, mcp_servers=[MCPServer(command=["no-such-mcp-server-xyz"])]),
     ]
 

@@ -23,6 +23,8 @@ SCRIPT = {
                 {"content": "The tool said: {result}"},
             ],
         },
+        {"user": "garbage", "replies": [{"malformed_body": True}]},
+        {"user": "nothing", "replies": [{"no_choices": True}]},
         {
             "user": "loop forever",
             "replies": [{"tool_calls": [{"name": "get_balance", "arguments": {"account": "checking"}}]}],
@@ -157,3 +159,30 @@ def test_async_step_is_refused(project) -> None:
     tests = run(project, '  Scenario: async\n    Given the agent "plain"\n    Then nothing is awaited\n')
     assert "is bound to async def never_awaited" in tests["async"]["message"]
     assert "pytest-bdd does not await steps" in tests["async"]["message"]
+
+
+@pytest.mark.script(SCRIPT)
+def test_unreadable_model_responses_fail_the_turn(project) -> None:
+    tests = run(
+        project,
+        """
+  Scenario: garbage
+    Given the agent "plain"
+    When the user says "garbage"
+
+  Scenario: no choices
+    Given the agent "plain"
+    When the user says "nothing"
+""",
+    )
+    assert "model 'scripted-default' sent a response that is not a chat completion" in tests["garbage"]["message"]
+    assert "returned a response with no choices" in tests["no choices"]["message"]
+    assert tests["garbage"]["conversations"][0]["turns"][0]["error"]
+
+
+@pytest.mark.script(SCRIPT)
+def test_two_servers_offering_one_tool(project) -> None:
+    tests = run(project, '  Scenario: twins\n    Given the agent "twin-banks"\n')
+    message = tests["twins"]["message"]
+    assert "tool 'list_accounts' is offered by both MCP server 'banking' and 'banking'" in message
+    assert "Traceback" not in message and "ExceptionGroup" not in message

@@ -50,12 +50,18 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
         agents = request.getfixturevalue(AGENTS_FIXTURE)
         agent = find_agent(request.config, agents, name, model)
     except ConfigError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    else:
+        problem = None
+    if problem:
+        pytest.fail(problem, pytrace=False)
     session = AgentSession(agent, runtime(request.config), prices(request.config))
     request.node.stash.setdefault(SESSIONS_KEY, []).append(session)
     request.addfinalizer(session.close)
     try:
         session.open()
     except (ConfigError, ToolServerError) as error:
-        pytest.fail(f"agent {name!r} could not start: {error}", pytrace=False)
+        problem = f"agent {name!r} could not start: {error}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
     return session

@@ -24,19 +24,23 @@ class ResolvedProvider:
 
 
 def resolve(provider: Provider) -> ResolvedProvider:
-    """Split the model string into the kind of endpoint and the model name to send."""
+    """Split the model string into the kind of endpoint and the model name to send.
+
+    A known prefix (`openai/`, `azure/`, `ollama/`) picks the kind and is not sent. With an explicit
+    `base_url`, any other model name is sent as given.
+    """
     prefix, _, rest = provider.model.partition("/")
+    if prefix in KNOWN_PREFIXES and rest:
+        default_urls = {
+            "openai": os.environ.get("OPENAI_BASE_URL"),
+            "azure": os.environ.get("AZURE_OPENAI_ENDPOINT"),
+            "ollama": os.environ.get("OLLAMA_BASE_URL", OLLAMA_BASE_URL),
+        }
+        return ResolvedProvider(prefix, rest, provider.base_url or default_urls[prefix])
     if provider.base_url:
-        model = rest if prefix == "openai" and rest else provider.model
-        return ResolvedProvider("azure" if prefix == "azure" else "openai", model, provider.base_url)
+        return ResolvedProvider("openai", provider.model, provider.base_url)
     if not rest:
         return ResolvedProvider("openai", provider.model, os.environ.get("OPENAI_BASE_URL"))
-    if prefix == "openai":
-        return ResolvedProvider("openai", rest, os.environ.get("OPENAI_BASE_URL"))
-    if prefix == "ollama":
-        return ResolvedProvider("ollama", rest, os.environ.get("OLLAMA_BASE_URL", OLLAMA_BASE_URL))
-    if prefix == "azure":
-        return ResolvedProvider("azure", rest, os.environ.get("AZURE_OPENAI_ENDPOINT"))
     raise ConfigError(
         f"unknown model prefix {prefix!r} in model {provider.model!r}: use one of "
         f"{', '.join(p + '/' for p in KNOWN_PREFIXES)} or give Provider(base_url=...) for any other "

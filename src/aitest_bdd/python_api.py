@@ -42,11 +42,12 @@ class SessionRegistry:
             self._last_item[session_key(item)] = item.nodeid
 
     async def session(self, key: str, agent: Agent) -> AgentSession:
-        """The open conversation with `agent` in session `key`, started on first use."""
+        """The open conversation with `agent` (by name and model) in session `key`, started on first use."""
         by_agent = self._sessions.setdefault(key, {})
-        session = by_agent.get(agent.name)
+        identity = f"{agent.name}@{agent.provider.model}"
+        session = by_agent.get(identity)
         if session is None:
-            session = by_agent[agent.name] = AgentSession(agent, self.runtime, self.prices)
+            session = by_agent[identity] = AgentSession(agent, self.runtime, self.prices)
         if not session.is_open:
             await asyncio.to_thread(session.open)
         return session

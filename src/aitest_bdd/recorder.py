@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from .agents import SESSIONS_KEY
+from .config import ConfigError
 from .results import StepResult, TestResult
+from .session import TurnError
 
 RESULT_KEY = pytest.StashKey[TestResult]()
 STEP_STARTED_KEY = pytest.StashKey[float]()
@@ -109,6 +111,8 @@ def failure_text(exception: BaseException) -> str:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     report: pytest.TestReport = yield
+    if call.excinfo is not None and call.excinfo.errisinstance((TurnError, ConfigError)):
+        report.longrepr = str(call.excinfo.value)
     attach = report.when == "call" or (report.when == "setup" and not report.passed)
     if attach:
         result = _result_for(item)

@@ -15,7 +15,7 @@ from .pricing import PriceTable
 from .providers import make_client
 from .records import Conversation, ModelCall, ToolCall, Turn, Usage
 from .runtime import Runtime
-from .toolbox import Toolbox, ToolServerError, open_toolbox
+from .toolbox import Toolbox, ToolServerError, first_leaf, open_toolbox
 
 Message = dict[str, Any]
 
@@ -73,8 +73,11 @@ class AgentSession:
         toolbox_cm = self.runtime.hold(open_toolbox(self.agent.mcp_servers))
         try:
             self._toolbox = toolbox_cm.__enter__()
-        except BaseException:
+        except BaseException as error:
             self.close()
+            leaf = first_leaf(error)
+            if isinstance(leaf, ToolServerError | ConfigError) and leaf is not error:
+                raise leaf from None
             raise
         self._toolbox_cm = toolbox_cm
 
@@ -119,14 +122,22 @@ class AgentSession:
         provider = self.agent.provider
         for _round in range(self.agent.max_tool_rounds + 1):
             started = time.perf_counter()
-            response = await self._client.chat.completions.create(
-                model=self._model,
-                messages=messages,
-                tools=tools or openai.omit,
-                tool_choice="auto" if tools else openai.omit,
-                temperature=provider.temperature if provider.temperature is not None else openai.omit,
-                max_tokens=provider.max_tokens if provider.max_tokens is not None else openai.omit,
-            )
+            try:
+                response = await self._client.chat.completions.create(
+                    model=self._model,
+                    messages=messages,
+                    tools=tools or openai.omit,
+                    tool_choice="auto" if tools else openai.omit,
+                    temperature=provider.temperature if provider.temperature is not None else openai.omit,
+                    max_tokens=provider.max_tokens if provider.max_tokens is not None else openai.omit,
+                )
+            except openai.APIError:
+                raise
+            except (ValueError, TypeError, KeyError) as error:
+                raise TurnError(
+                    f"model {provider.model!r} sent a response that is not a chat completion "
+                    f"({type(error).__name__}: {error})"
+                ) from None
             if not response.choices:
                 raise TurnError(f"model {provider.model!r} returned a response with no choices")
             reply = response.choices[0].message
