@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_bdd.feature import features
 
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
@@ -78,6 +79,7 @@ class Project:
         return path
 
     def run(self, *args: str) -> pytest.RunResult:
+        features.clear()  # pytest-bdd caches parsed features per process; a real run starts empty
         return self.pytester.runpytest("-p", "no:cacheprovider", *args)
 
     def live_servers(self) -> list[int]:

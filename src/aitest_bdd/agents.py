@@ -7,11 +7,13 @@ from collections.abc import Sequence
 import pytest
 
 from .config import Agent, ConfigError
+from .recording import Cassette, RecordingMismatch
 from .session import AgentSession
 from .toolbox import ToolServerError
 
 AGENTS_FIXTURE = "aitest_agents"
 SESSIONS_KEY = pytest.StashKey[list[AgentSession]]()
+CASSETTE_KEY = pytest.StashKey["Cassette | None"]()
 
 
 def model_override(config: pytest.Config) -> str | None:
@@ -44,24 +46,44 @@ def find_agent(config: pytest.Config, agents: object, name: str, model: str | No
 
 def start_session(request: pytest.FixtureRequest, name: str, model: str | None = None) -> AgentSession:
     """Open a session with the named agent for this test; it is closed when the test ends."""
-    from .plugin import prices, runtime
+    from .plugin import prices, record_settings, runtime
 
+    problem = None
     try:
         agents = request.getfixturevalue(AGENTS_FIXTURE)
         agent = find_agent(request.config, agents, name, model)
-    except ConfigError as error:
+        cassette = _cassette(request)
+    except (ConfigError, RecordingMismatch) as error:
         problem = str(error)
-    else:
-        problem = None
     if problem:
         pytest.fail(problem, pytrace=False)
-    session = AgentSession(agent, runtime(request.config), prices(request.config))
+    settings = record_settings(request.config)
+    session = AgentSession(agent, runtime(request.config), prices(request.config), cassette, settings.real_tools)
     request.node.stash.setdefault(SESSIONS_KEY, []).append(session)
     request.addfinalizer(session.close)
     try:
         session.open()
-    except (ConfigError, ToolServerError) as error:
+    except (ConfigError, ToolServerError, RecordingMismatch) as error:
         problem = f"agent {name!r} could not start: {error}"
     if problem:
         pytest.fail(problem, pytrace=False)
     return session
+
+
+def _cassette(request: pytest.FixtureRequest) -> Cassette | None:
+    """The test's recording file, shared by its sessions and saved when the test ends."""
+    from .plugin import record_settings
+
+    item = request.node
+    if CASSETTE_KEY not in item.stash:
+        cassette = record_settings(request.config).cassette(item.path, item.name, item.nodeid)
+        item.stash[CASSETTE_KEY] = cassette
+        if cassette is not None:
+            request.addfinalizer(lambda: save_unless_broken(cassette, item.stash.get(SESSIONS_KEY, [])))
+    return item.stash[CASSETTE_KEY]
+
+
+def save_unless_broken(cassette: Cassette, sessions: list[AgentSession]) -> None:
+    """Save a recording unless a turn failed to run (a broken run is not worth replaying)."""
+    if not any(turn.error for session in sessions for turn in session.turns):
+        cassette.save()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from .config import Provider
-from .providers import make_client
+from .providers import describe_api_error, make_client, usage_of
 from .records import Judgement, Turn
-from .session import describe_api_error, usage_of
 from .transcript import cut, format_turns
 
 INSTRUCTIONS = """You judge the replies of an AI assistant for a test suite.
@@ -31,8 +30,12 @@ class JudgeError(RuntimeError):
     """The judge could not give a verdict."""
 
 
-def judge_prompt(criterion: str, turns: list[Turn]) -> str:
-    return f"CONVERSATION:\n{format_turns(turns)}\n\nCRITERION:\n{criterion}"
+def judge_messages(criterion: str, turns: list[Turn]) -> list[dict[str, str]]:
+    """What the judge model is asked: the conversation so far and the criterion."""
+    return [
+        {"role": "system", "content": INSTRUCTIONS},
+        {"role": "user", "content": f"CONVERSATION:\n{format_turns(turns)}\n\nCRITERION:\n{criterion}"},
+    ]
 
 
 def parse_verdict(text: str, model: str) -> tuple[bool, str]:
@@ -49,33 +52,32 @@ def parse_verdict(text: str, model: str) -> tuple[bool, str]:
     return data["pass"], str(data.get("reasoning", ""))
 
 
-async def judge(provider: Provider, criterion: str, turns: list[Turn]) -> Judgement:
-    """Ask the judge model whether the last of `turns` meets `criterion`."""
+async def ask_judge(provider: Provider, messages: list[dict[str, str]]) -> dict:
+    """The judge model's completion, as JSON data."""
     client, model = make_client(provider)
-    started = time.perf_counter()
     try:
         response = await client.chat.completions.create(
-            model=model,
-            messages=[
-                {"role": "system", "content": INSTRUCTIONS},
-                {"role": "user", "content": judge_prompt(criterion, turns)},
-            ],
-            temperature=0 if provider.temperature is None else provider.temperature,
+            model=model, messages=messages, temperature=0 if provider.temperature is None else provider.temperature
         )
     except openai.APIError as error:
         raise JudgeError(f"the judge failed: {describe_api_error(error, provider.model)}") from None
     finally:
         await client.close()
-    if not response.choices:
-        raise JudgeError(f"the judge model {provider.model!r} returned no choices")
-    passed, reasoning = parse_verdict(response.choices[0].message.content or "", provider.model)
+    return response.model_dump(mode="json", exclude_unset=True)
+
+
+def judgement_from(criterion: str, model: str, completion: ChatCompletion, duration_ms: float) -> Judgement:
+    """The verdict in the judge's completion."""
+    if not completion.choices:
+        raise JudgeError(f"the judge model {model!r} returned no choices")
+    passed, reasoning = parse_verdict(completion.choices[0].message.content or "", model)
     return Judgement(
         criterion=criterion,
         passed=passed,
         reasoning=reasoning,
-        model=response.model or model,
-        usage=usage_of(response.usage),
-        duration_ms=(time.perf_counter() - started) * 1000,
+        model=completion.model or model,
+        usage=usage_of(completion.usage),
+        duration_ms=duration_ms,
     )
 
 

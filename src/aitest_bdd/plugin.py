@@ -12,7 +12,8 @@ from .config import ConfigError
 from .pricing import PriceTable, default_prices
 from .python_api import SessionRegistry
 from .recorder import finish_step, relative_path
-from .reporting import ResultsCollector
+from .recording import RecordMode, RecordSettings
+from .reporting import ResultsCollector, package_version
 from .runtime import Runtime
 from .steps import STEP_MODULES
 from .suggest import closest_steps
@@ -21,6 +22,7 @@ pytest_plugins = [*STEP_MODULES, "aitest_bdd.python_api", "aitest_bdd.recorder",
 
 RUNTIME_KEY = pytest.StashKey[Runtime]()
 PRICES_KEY = pytest.StashKey[PriceTable]()
+RECORD_KEY = pytest.StashKey[RecordSettings]()
 REGISTRY_KEY = pytest.StashKey[SessionRegistry]()
 
 
@@ -40,6 +42,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="model of the LLM judge for 'the response satisfies' steps (e.g. openai/gpt-4.1-mini)",
     )
     parser.addini("aitest_judge_model", "model of the LLM judge, like --aitest-judge-model", default="")
+    group.addoption(
+        "--aitest-record",
+        dest="aitest_record",
+        default=None,
+        choices=[mode.value for mode in RecordMode],
+        help="recordings: auto (default: replay where one exists, else live), none (replay only), "
+        "once (record what is missing), all (re-record everything), live (ignore recordings)",
+    )
+    parser.addini("aitest_record", "record mode, like --aitest-record", default="auto")
+    group.addoption(
+        "--aitest-real-tools",
+        dest="aitest_real_tools",
+        action="store_true",
+        default=None,
+        help="while replaying the model, run the real MCP servers and fail on tool results that changed",
+    )
+    parser.addini("aitest_real_tools", "run real MCP servers while replaying, like --aitest-real-tools", type="bool")
+    parser.addini("aitest_recordings_dir", "directory for recordings (default: recordings/ beside each test file)")
+    parser.addini("aitest_record_mask", "regular expressions masked in recordings, one per line", type="linelist")
     parser.addini("aitest_pricing", "JSON file of model prices (USD per million tokens) added to the built-in table")
     parser.addini(
         "aitest_collect_features",
@@ -58,7 +79,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
     config.stash[RUNTIME_KEY] = Runtime()
     config.stash[PRICES_KEY] = _load_prices(config)
-    config.stash[REGISTRY_KEY] = SessionRegistry(config.stash[RUNTIME_KEY], config.stash[PRICES_KEY])
+    config.stash[RECORD_KEY] = _record_settings(config)
+    config.stash[REGISTRY_KEY] = SessionRegistry(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
 
 
@@ -88,6 +110,26 @@ def _load_prices(config: pytest.Config) -> PriceTable:
         return table.extended(config.rootpath / extra)
     except ConfigError as error:
         raise pytest.UsageError(f"aitest_pricing: {error}") from None
+
+
+def record_settings(config: pytest.Config) -> RecordSettings:
+    """How this run records and replays."""
+    return config.stash[RECORD_KEY]
+
+
+def _record_settings(config: pytest.Config) -> RecordSettings:
+    mode = config.getoption("aitest_record") or config.getini("aitest_record") or "auto"
+    if mode not in {m.value for m in RecordMode}:
+        raise pytest.UsageError(f"aitest_record = {mode!r}: use one of {', '.join(m.value for m in RecordMode)}")
+    directory = config.getini("aitest_recordings_dir")
+    real_tools = config.getoption("aitest_real_tools")
+    return RecordSettings(
+        mode=RecordMode(mode),
+        directory=config.rootpath / directory if directory else None,
+        masks=config.getini("aitest_record_mask"),
+        real_tools=bool(config.getini("aitest_real_tools") if real_tools is None else real_tools),
+        plugin_version=package_version(),
+    )
 
 
 def registry(config: pytest.Config) -> SessionRegistry:

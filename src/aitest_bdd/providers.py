@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 
 from .config import ConfigError, Provider
+from .records import Usage
 
 OLLAMA_BASE_URL = "http://localhost:11434/v1"
 AZURE_API_VERSION = "2024-10-21"
@@ -96,3 +98,25 @@ def _entra_token_provider(model: str):
             "pip install 'aitest-bdd[azure]'"
         ) from None
     return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
+
+
+def describe_api_error(error: openai.APIError, model: str) -> str:
+    """A one-line account of a failed model request, without headers or keys."""
+    if isinstance(error, openai.APITimeoutError):
+        return f"model {model!r} did not answer in time (Provider(timeout=...)): {error.message}"
+    if isinstance(error, openai.APIConnectionError):
+        return f"could not reach model {model!r} at {error.request.url}: {error.message}"
+    if isinstance(error, openai.APIStatusError):
+        return f"model {model!r} request failed with HTTP {error.status_code}: {error.message}"
+    return f"model {model!r} request failed: {error.message}"
+
+
+def usage_of(usage: Any) -> Usage:
+    """Our Usage from the SDK's usage object (None gives zeros)."""
+    if usage is None:
+        return Usage()
+    return Usage(
+        prompt_tokens=usage.prompt_tokens or 0,
+        completion_tokens=usage.completion_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+    )

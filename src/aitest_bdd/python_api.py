@@ -8,11 +8,10 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from .agents import SESSIONS_KEY, model_override
+from .agents import SESSIONS_KEY, model_override, save_unless_broken
 from .config import Agent
-from .pricing import PriceTable
+from .recording import Cassette
 from .records import Turn
-from .runtime import Runtime
 from .session import AgentSession
 
 AitestRun = Callable[[Agent, str], Awaitable[Turn]]
@@ -30,10 +29,14 @@ def session_key(item: pytest.Item) -> str:
 class SessionRegistry:
     """Open conversations of the Python API, by session key and agent name."""
 
-    def __init__(self, runtime: Runtime, prices: PriceTable) -> None:
-        self.runtime = runtime
-        self.prices = prices
+    def __init__(self, config: pytest.Config) -> None:
+        from .plugin import prices, record_settings, runtime
+
+        self.runtime = runtime(config)
+        self.prices = prices(config)
+        self.settings = record_settings(config)
         self._sessions: dict[str, dict[str, AgentSession]] = {}
+        self._cassettes: dict[str, Cassette | None] = {}
         self._last_item: dict[str, str] = {}
 
     def plan(self, items: list[pytest.Item]) -> None:
@@ -41,13 +44,18 @@ class SessionRegistry:
         for item in items:
             self._last_item[session_key(item)] = item.nodeid
 
-    async def session(self, key: str, agent: Agent) -> AgentSession:
+    async def session(self, key: str, agent: Agent, item: pytest.Item) -> AgentSession:
         """The open conversation with `agent` (by name and model) in session `key`, started on first use."""
         by_agent = self._sessions.setdefault(key, {})
         identity = f"{agent.name}@{agent.provider.model}"
         session = by_agent.get(identity)
         if session is None:
-            session = by_agent[identity] = AgentSession(agent, self.runtime, self.prices)
+            if key not in self._cassettes:
+                name = key.split("::", 1)[-1]
+                self._cassettes[key] = self.settings.cassette(item.path, name, item.nodeid)
+            session = by_agent[identity] = AgentSession(
+                agent, self.runtime, self.prices, self._cassettes[key], self.settings.real_tools
+            )
         if not session.is_open:
             await asyncio.to_thread(session.open)
         return session
@@ -66,8 +74,12 @@ class SessionRegistry:
             self._close(key)
 
     def _close(self, key: str) -> None:
-        for session in self._sessions.pop(key, {}).values():
+        sessions = list(self._sessions.pop(key, {}).values())
+        for session in sessions:
             session.close()
+        cassette = self._cassettes.pop(key, None)
+        if cassette is not None:
+            save_unless_broken(cassette, sessions)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -107,7 +119,7 @@ def aitest_run(request: pytest.FixtureRequest) -> Iterator[AitestRun]:
     async def run(agent: Agent, message: str) -> Turn:
         if override:
             agent = agent.with_model(override)
-        session = await sessions.session(key, agent)
+        session = await sessions.session(key, agent, request.node)
         request.node.stash[SESSIONS_KEY] = sessions.sessions(key)
         return await session.runtime.call_async(session.run_turn, message)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -75,6 +75,7 @@ class Turn(BaseModel):
     cost_usd: float | None = None
     duration_ms: float = 0.0
     error: str | None = None
+    source: Literal["live", "recorded", "replayed"] = "live"
 
     @property
     def success(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -62,20 +63,24 @@ class ResultsCollector:
         results = list(self.results.values())
         if not results:
             return
-        turns = sum(result.turn_count for result in results)
+        turns = [turn for result in results for conversation in result.conversations for turn in conversation.turns]
         calls = sum(result.tool_call_count for result in results)
         tokens = sum(result.usage.total_tokens for result in results)
-        answered_by = sorted(
-            {call.model for r in results for c in r.conversations for t in c.turns for call in t.model_calls}
-        )
+        sources = Counter(turn.source for turn in turns)
+        how = ", ".join(f"{count} {source}" for source, count in sorted(sources.items()))
+        answered_by = sorted({call.model for turn in turns for call in turn.model_calls})
         terminalreporter.write_sep("-", "aitest-bdd")
-        terminalreporter.write_line(f"{len(results)} agent tests, {turns} turns, {calls} tool calls, {tokens:,} tokens")
+        terminalreporter.write_line(
+            f"{len(results)} agent tests, {len(turns)} turns ({how}), {calls} tool calls, {tokens:,} tokens"
+        )
         if answered_by:
             terminalreporter.write_line(f"answered by: {', '.join(answered_by)}")
         if answered_by and all(model.startswith(SCRIPTED_MODEL_PREFIX) for model in answered_by):
             terminalreporter.write_line(
                 "every answer came from the scripted test model, not a real LLM (use --aitest-model to pick one)"
             )
+        if sources.get("replayed"):
+            terminalreporter.write_line("replayed turns come from recordings; --aitest-record=all records them anew")
         for name in ("json", "report", "md"):
             target = self.config.getoption(f"aitest_{name}") or self.config.getini(f"aitest_{name}")
             if target:

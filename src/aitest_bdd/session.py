@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Literal
 
-import mcp_types
 import openai
+from openai.types.chat import ChatCompletion
 
-from .config import Agent, ConfigError
+from .config import Agent, ConfigError, Provider
+from .judge import ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
-from .providers import make_client
-from .records import Conversation, ModelCall, ToolCall, Turn, Usage
+from .providers import describe_api_error, make_client, resolve, usage_of
+from .recording import Cassette, Player, RecordingMismatch, Writer, diff
+from .records import Conversation, Judgement, ModelCall, ToolCall, Turn
 from .runtime import Runtime
-from .toolbox import Toolbox, ToolServerError, first_leaf, open_toolbox
+from .toolbox import ToolAnswer, Toolbox, ToolServerError, first_leaf, open_toolbox
 
 Message = dict[str, Any]
+Kind = Literal["model", "tool", "judge"]
 
 
 class TurnError(RuntimeError):
@@ -28,10 +32,18 @@ class AgentSession:
     """One conversation with one agent: its MCP servers stay open across all turns.
 
     Every turn sees the history of the earlier ones. A failed turn is recorded with its error,
-    and the history stays as it was before that turn.
+    and the history stays as it was before that turn. With a cassette, the model's and the tools'
+    answers are recorded, or replayed without network, key or MCP server.
     """
 
-    def __init__(self, agent: Agent, runtime: Runtime, prices: PriceTable | None = None) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        runtime: Runtime,
+        prices: PriceTable | None = None,
+        cassette: Cassette | None = None,
+        real_tools: bool = False,
+    ) -> None:
         self.agent = agent
         self.runtime = runtime
         self.prices = prices
@@ -39,10 +51,17 @@ class AgentSession:
         self.history: list[Message] = []
         if agent.system_prompt:
             self.history.append({"role": "system", "content": agent.system_prompt})
+        self._cassette = cassette
+        self._real_tools = real_tools
+        self._player: Player | None = None
+        self._writer: Writer | None = None
         self._client: openai.AsyncOpenAI | None = None
-        self._model = ""
+        self._model = resolve(agent.provider).model
         self._toolbox_cm: AbstractContextManager[Toolbox] | None = None
         self._toolbox: Toolbox | None = None
+        self._tools: list[dict[str, Any]] = []
+        self._owners: dict[str, str] = {}
+        self._open = False
 
     @property
     def turns(self) -> list[Turn]:
@@ -63,13 +82,27 @@ class AgentSession:
 
     @property
     def is_open(self) -> bool:
-        return self._toolbox is not None
+        return self._open
 
     def open(self) -> None:
-        """Create the model client and start the MCP servers."""
-        if self.is_open:
+        """Connect to the model and start the MCP servers (or load what a recording replays)."""
+        if self._open:
             return
-        self._client, self._model = make_client(self.agent.provider)
+        recorded = self._cassette.session(self.agent.name) if self._cassette else None
+        if recorded is not None:
+            self._player = Player(self._cassette, recorded)  # type: ignore[arg-type]
+            self._tools, self._owners = recorded.tools, recorded.tool_servers
+        else:
+            self._client, self._model = make_client(self.agent.provider)
+        if recorded is None or self._real_tools:
+            self._start_servers()
+        if self._cassette is not None and self._cassette.recording:
+            recording = self._cassette.start_recording(self.agent.name, self.agent.provider.model)
+            recording.tools, recording.tool_servers = self._tools, self._owners
+            self._writer = Writer(self._cassette, recording)
+        self._open = True
+
+    def _start_servers(self) -> None:
         toolbox_cm = self.runtime.hold(open_toolbox(self.agent.mcp_servers))
         try:
             self._toolbox = toolbox_cm.__enter__()
@@ -80,11 +113,22 @@ class AgentSession:
                 raise leaf from None
             raise
         self._toolbox_cm = toolbox_cm
+        tools = self._toolbox.openai_tools()
+        if self._player is not None:
+            masked = self._player.cassette.masker.data(tools)
+            if masked != self._tools:
+                self.close()
+                raise RecordingMismatch(
+                    f"the MCP servers' tools differ from the recording ({self._player.cassette.path}):\n"
+                    f"{diff(self._tools, masked)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
+                )
+        self._tools, self._owners = tools, self._toolbox.owners()
 
     def close(self) -> None:
         """Stop the MCP servers and close the model client, on the loop that used them."""
         toolbox_cm, self._toolbox_cm, self._toolbox = self._toolbox_cm, None, None
         client, self._client = self._client, None
+        self._open = False
         try:
             if toolbox_cm is not None:
                 toolbox_cm.__exit__(None, None, None)
@@ -100,12 +144,13 @@ class AgentSession:
     async def run_turn(self, message: str) -> Turn:
         """Send `message`, run the tool-calling loop until a text answer, and record the turn."""
         turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
+        turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
         self.turns.append(turn)
         messages = [*self.history, {"role": "user", "content": message}]
         started = time.perf_counter()
         try:
             await self._loop(turn, messages)
-        except (TurnError, ToolServerError, ConfigError) as error:
+        except (TurnError, ToolServerError, ConfigError, RecordingMismatch) as error:
             turn.error = str(error)
         except openai.APIError as error:
             turn.error = describe_api_error(error, self.agent.provider.model)
@@ -116,28 +161,68 @@ class AgentSession:
             turn.cost_usd = self.prices.cost(turn.model, turn.usage) if self.prices else None
         return turn
 
+    async def judge(self, provider: Provider, criterion: str) -> Judgement:
+        """Ask a judge model about the last turn; the call is recorded and replayed like the agent's."""
+        turn = self.last_turn
+        request = {"model": provider.model, "messages": judge_messages(criterion, self.turns)}
+        started = time.perf_counter()
+        data = await self._exchange("judge", turn.number, request, lambda: ask_judge(provider, request["messages"]))
+        completion = ChatCompletion.model_validate(data)
+        verdict = judgement_from(criterion, provider.model, completion, (time.perf_counter() - started) * 1000)
+        turn.judgements.append(verdict)
+        return verdict
+
+    async def _exchange(
+        self, kind: Kind, turn: int, request: dict[str, Any], live: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The response to `request`: replayed from the recording, or live (and recorded when recording)."""
+        if self._player is not None and (kind != "tool" or not self._real_tools):
+            return self._player.next(kind, turn, request).response
+        response = await live()
+        if self._player is not None:
+            recorded = self._player.next(kind, turn, request).response
+            now = self._player.cassette.masker.data(response)
+            if {**recorded, "duration_ms": 0} != {**now, "duration_ms": 0}:
+                raise TurnError(
+                    f"the result of tool {request['name']!r} differs from the recording (did the server change?):\n"
+                    f"{diff(recorded, now)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
+                )
+        if self._writer is not None:
+            self._writer.add(kind, turn, request, response)
+        return response
+
+    async def _complete(self, turn: Turn, messages: list[Message]) -> ChatCompletion:
+        provider = self.agent.provider
+        tool_names = [tool["function"]["name"] for tool in self._tools]
+        request: dict[str, Any] = {"model": self._model, "messages": list(messages), "tools": tool_names}
+        if provider.temperature is not None:
+            request["temperature"] = provider.temperature
+        if provider.max_tokens is not None:
+            request["max_tokens"] = provider.max_tokens
+
+        async def live() -> dict[str, Any]:
+            assert self._client is not None
+            response = await self._client.chat.completions.create(
+                **{**request, "tools": self._tools or openai.omit},
+                tool_choice="auto" if self._tools else openai.omit,
+            )
+            return response.model_dump(mode="json", exclude_unset=True)
+
+        try:
+            return ChatCompletion.model_validate(await self._exchange("model", turn.number, request, live))
+        except openai.APIError:
+            raise
+        except (ValueError, TypeError, KeyError) as error:
+            raise TurnError(
+                f"model {provider.model!r} sent a response that is not a chat completion "
+                f"({type(error).__name__}: {error})"
+            ) from None
+
     async def _loop(self, turn: Turn, messages: list[Message]) -> None:
-        assert self._client is not None and self._toolbox is not None, "open() the session first"
-        tools = self._toolbox.openai_tools()
         provider = self.agent.provider
         for _round in range(self.agent.max_tool_rounds + 1):
             started = time.perf_counter()
-            try:
-                response = await self._client.chat.completions.create(
-                    model=self._model,
-                    messages=messages,
-                    tools=tools or openai.omit,
-                    tool_choice="auto" if tools else openai.omit,
-                    temperature=provider.temperature if provider.temperature is not None else openai.omit,
-                    max_tokens=provider.max_tokens if provider.max_tokens is not None else openai.omit,
-                )
-            except openai.APIError:
-                raise
-            except (ValueError, TypeError, KeyError) as error:
-                raise TurnError(
-                    f"model {provider.model!r} sent a response that is not a chat completion "
-                    f"({type(error).__name__}: {error})"
-                ) from None
+            response = await self._complete(turn, messages)
             if not response.choices:
                 raise TurnError(f"model {provider.model!r} returned a response with no choices")
             reply = response.choices[0].message
@@ -178,65 +263,37 @@ class AgentSession:
                 }
             )
             for call in reply.tool_calls:
-                record = await self._call_tool(call.id, call.function.name, call.function.arguments)
+                record = await self._call_tool(turn, call.id, call.function.name, call.function.arguments)
                 turn.tool_calls.append(record)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": record.result_text})
 
-    async def _call_tool(self, call_id: str, name: str, arguments: str | dict | None) -> ToolCall:
+    async def _call_tool(self, turn: Turn, call_id: str, name: str, arguments: str | dict | None) -> ToolCall:
         """Run one tool call. Bad arguments and unknown tools go back to the model as tool errors."""
-        assert self._toolbox is not None
         record = ToolCall(id=call_id, name=name, raw_arguments=_raw(arguments))
         parsed = _parse_arguments(arguments)
-        server = self._toolbox.owner(name)
         if isinstance(parsed, str):
             record.is_error, record.result_text = True, parsed
-        elif server is None:
-            record.arguments = parsed
-            available = ", ".join(self._toolbox.tool_names) or "none"
+            return record
+        record.arguments = parsed
+        if name not in self._owners:
+            available = ", ".join(self._owners) or "none"
             record.is_error = True
             record.result_text = f"Error: there is no tool named {name!r}. Available tools: {available}."
-        else:
-            record.arguments, record.server = parsed, server.label
-            result, record.duration_ms = await server.call(name, parsed)
-            record.result_text = result_text(result)
-            record.structured_content = result.structured_content
-            record.is_error = bool(result.is_error)
+            return record
+
+        async def live() -> dict[str, Any]:
+            assert self._toolbox is not None
+            return (await self._toolbox.call(name, parsed)).model_dump(mode="json")
+
+        request = {"name": name, "arguments": parsed}
+        answer = ToolAnswer.model_validate(await self._exchange("tool", turn.number, request, live))
+        record.server, record.duration_ms = answer.server, answer.duration_ms
+        record.result_text, record.structured_content, record.is_error = (
+            answer.text,
+            answer.structured_content,
+            answer.is_error,
+        )
         return record
-
-
-def describe_api_error(error: openai.APIError, model: str) -> str:
-    """A one-line account of a failed model request, without headers or keys."""
-    if isinstance(error, openai.APITimeoutError):
-        return f"model {model!r} did not answer in time (Provider(timeout=...)): {error.message}"
-    if isinstance(error, openai.APIConnectionError):
-        return f"could not reach model {model!r} at {error.request.url}: {error.message}"
-    if isinstance(error, openai.APIStatusError):
-        return f"model {model!r} request failed with HTTP {error.status_code}: {error.message}"
-    return f"model {model!r} request failed: {error.message}"
-
-
-def result_text(result: mcp_types.CallToolResult) -> str:
-    """The text a tool result gives the model: its text blocks, other blocks described."""
-    parts = []
-    for block in result.content:
-        if isinstance(block, mcp_types.TextContent):
-            parts.append(block.text)
-        else:
-            parts.append(f"[{block.type} content]")
-    if not parts and result.structured_content is not None:
-        parts.append(json.dumps(result.structured_content))
-    return "\n".join(parts)
-
-
-def usage_of(usage: Any) -> Usage:
-    """Our Usage from the SDK's usage object (None gives zeros)."""
-    if usage is None:
-        return Usage()
-    return Usage(
-        prompt_tokens=usage.prompt_tokens or 0,
-        completion_tokens=usage.completion_tokens or 0,
-        total_tokens=usage.total_tokens or 0,
-    )
 
 
 def _raw(arguments: str | dict | None) -> str:

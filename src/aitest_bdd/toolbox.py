@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import mcp_types
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import BaseModel
 
 from .config import MCPServer
 
@@ -24,6 +26,16 @@ CONNECTION_CLOSED = -32000
 
 class ToolServerError(RuntimeError):
     """An MCP server that could not start, crashed, or did not answer in time."""
+
+
+class ToolAnswer(BaseModel):
+    """A tool's result as the agent loop uses it: the text for the model, and the rest for the record."""
+
+    text: str
+    structured_content: Any = None
+    is_error: bool = False
+    server: str | None = None
+    duration_ms: float = 0.0
 
 
 class ToolServer:
@@ -54,8 +66,8 @@ class ToolServer:
         tail = self.stderr_tail()
         return f"{what}\n--- stderr of MCP server {self.label!r} (last lines) ---\n{tail}" if tail else what
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> tuple[mcp_types.CallToolResult, float]:
-        """Call a tool; return its result and the time it took in milliseconds."""
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
+        """Call a tool and time it."""
         started = time.perf_counter()
         try:
             result = await self.client.call_tool(name, arguments, read_timeout_seconds=self.config.call_timeout)
@@ -71,7 +83,26 @@ class ToolServer:
             else:
                 what = f"MCP server {self.label!r} failed during a call to {name!r}: {error.message}"
             raise ToolServerError(self.describe_failure(what)) from None
-        return result, (time.perf_counter() - started) * 1000
+        return ToolAnswer(
+            text=result_text(result),
+            structured_content=result.structured_content,
+            is_error=bool(result.is_error),
+            server=self.label,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+
+def result_text(result: mcp_types.CallToolResult) -> str:
+    """The text a tool result gives the model: its text blocks, other blocks described."""
+    parts = []
+    for block in result.content:
+        if isinstance(block, mcp_types.TextContent):
+            parts.append(block.text)
+        else:
+            parts.append(f"[{block.type} content]")
+    if not parts and result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content))
+    return "\n".join(parts)
 
 
 class Toolbox:
@@ -89,13 +120,13 @@ class Toolbox:
                     )
                 self._owner[tool.name] = server
 
-    @property
-    def tool_names(self) -> list[str]:
-        return list(self._owner)
+    def owners(self) -> dict[str, str]:
+        """Each tool's server label."""
+        return {name: server.label for name, server in self._owner.items()}
 
-    def owner(self, tool_name: str) -> ToolServer | None:
-        """The server that offers `tool_name`, or None."""
-        return self._owner.get(tool_name)
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
+        """Call `name` on the server that offers it."""
+        return await self._owner[name].call(name, arguments)
 
     def openai_tools(self) -> list[dict[str, Any]]:
         """The tools in the OpenAI chat-completions `tools` format."""

@@ -22,7 +22,7 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def format_turn(turn: Turn) -> str:
+def format_turn(turn: Turn, *, show_error: bool = True) -> str:
     """One turn: the user message, each tool call with arguments and a result excerpt, the reply."""
     lines = [f"Turn {turn.number}", f"  user: {cut(turn.user_message)}"]
     for call in turn.tool_calls:
@@ -31,7 +31,7 @@ def format_turn(turn: Turn) -> str:
         lines.append(f"  tool call: {call.name}({cut(arguments)})")
         lines.append(f"    {marker}: {cut(' '.join(call.result_text.split()))}")
     if turn.error:
-        lines.append(f"  turn failed: {turn.error}")
+        lines.append(f"  turn failed: {turn.error}" if show_error else "  turn failed (see above)")
     else:
         lines.append(f"  assistant: {cut(turn.final_response) if turn.final_response else '(empty reply)'}")
     return "\n".join(lines)

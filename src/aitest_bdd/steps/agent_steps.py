@@ -34,4 +34,4 @@ def run_turn(session: AgentSession, message: str) -> None:
     """Run a turn; a turn that fails fails the step with its transcript."""
     turn = session.say(message)
     if turn.error:
-        pytest.fail(f"the agent could not answer: {turn.error}\n\n{format_turn(turn)}", pytrace=False)
+        pytest.fail(f"the agent could not answer: {turn.error}\n\n{format_turn(turn, show_error=False)}", pytrace=False)

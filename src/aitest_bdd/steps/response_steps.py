@@ -11,7 +11,8 @@ import pytest
 from pytest_bdd import parsers, then
 
 from ..config import ConfigError, Provider
-from ..judge import CLARIFICATION, NO_JUDGE, JudgeError, judge, judge_provider
+from ..judge import CLARIFICATION, NO_JUDGE, JudgeError, judge_provider
+from ..recording import RecordingMismatch
 from ..records import Judgement
 from ..session import AgentSession
 from . import fail, listed
@@ -83,13 +84,12 @@ def aitest_judge(request: pytest.FixtureRequest) -> Provider | None:
 def _judge(session: AgentSession, provider: Provider | None, criterion: str) -> Judgement:
     if provider is None:
         pytest.fail(NO_JUDGE, pytrace=False)
-    turn = session.last_turn
     try:
-        verdict = session.runtime.call(judge, provider, criterion, list(session.turns))
-    except (JudgeError, ConfigError) as error:
-        fail(str(error), session)
-    turn.judgements.append(verdict)
-    return verdict
+        return session.runtime.call(session.judge, provider, criterion)
+    except (JudgeError, ConfigError, RecordingMismatch) as error:
+        problem = str(error)
+    fail(problem, session)
+    raise AssertionError("unreachable")
 
 
 def _expect(session: AgentSession, verdict: Judgement, wanted: bool, claim: str) -> None:
