@@ -1,8 +1,8 @@
 """The example project's agents.
 
-With no model chosen, the agents talk to the scripted demo model (`features/demo_model.json`), so
-`pytest features/` runs offline with no API key. Choose a real model with `--aitest-model`, e.g.
-`OPENAI_API_KEY=... pytest features/ --aitest-model gpt-4.1-mini`.
+`pytest features/` replays `features/recordings/`, recorded from the scripted demo model
+(`features/demo_model.json`): offline, with no API key. `--aitest-record=all` records them again from
+the scripted model; add `--aitest-model gpt-4.1-mini` (and OPENAI_API_KEY) to use a real model.
 """
 
 from __future__ import annotations
@@ -58,4 +58,7 @@ def aitest_agents(demo_model_url: str | None) -> list[Agent]:
 def pytest_report_header(config: pytest.Config) -> str:
     if model_override(config):
         return f"example agents: real model {model_override(config)!r} (set its API key, e.g. OPENAI_API_KEY)"
-    return "example agents: scripted demo model (features/demo_model.json), offline; --aitest-model picks a real one"
+    return (
+        "example agents: scripted demo model (features/demo_model.json), replayed from features/recordings/ "
+        "where recorded; --aitest-record=all re-records, --aitest-model picks a real model"
+    )
