@@ -24,11 +24,12 @@ MARKER = {marker!r}
 CRASH_AT_START = "import sys; print('boom: DATABASE_URL is not set', file=sys.stderr); sys.exit(3)"
 
 
-def server(name):
+def server(name, *args, **options):
     return MCPServer(
         name=name,
-        command=[sys.executable, "-m", f"aitest_bdd.testing.servers.{{name}}"],
+        command=[sys.executable, "-m", f"aitest_bdd.testing.servers.{{name}}", *args],
         env={{"AITEST_TEST_MARKER": MARKER}},
+        **options,
     )
 
 
@@ -40,6 +41,16 @@ def aitest_agents():
         Agent(name="weather", provider=provider, mcp_servers=[server("weather")]),
         Agent(name="todo", provider=provider, mcp_servers=[server("todo")]),
         Agent(name="plain", provider=provider, max_tool_rounds=2),
+        Agent(
+            name="faulty",
+            provider=provider,
+            mcp_servers=[server("faulty", call_timeout=30)],
+            max_tool_result_chars=1000,
+        ),
+        Agent(name="faulty-impatient", provider=provider, mcp_servers=[server("faulty", call_timeout=1)]),
+        Agent(name="stubborn", provider=provider, mcp_servers=[server("faulty", "--stubborn")]),
+        Agent(name="patient", provider=provider.model_copy(update={{"max_retries": 2}})),
+        Agent(name="impatient", provider=provider.model_copy(update={{"timeout": 1.0}})),
         Agent(name="no-endpoint", provider=Provider(model="gpt-4.1-mini", max_retries=0)),
         Agent(
             name="broken-server",

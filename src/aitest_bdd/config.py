@@ -145,12 +145,20 @@ class Agent(_Frozen):
     mcp_servers: list[MCPServer] = Field(default_factory=list)
     system_prompt: str | None = None
     max_tool_rounds: int = 10
+    max_tool_result_chars: int = 100_000
 
     @field_validator("max_tool_rounds")
     @classmethod
     def _rounds_positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("max_tool_rounds must be at least 1")
+        return value
+
+    @field_validator("max_tool_result_chars")
+    @classmethod
+    def _result_limit_positive(cls, value: int) -> int:
+        if value < 100:
+            raise ValueError("max_tool_result_chars must be at least 100")
         return value
 
     def with_model(self, model: str) -> Agent:

@@ -60,7 +60,7 @@ async def ask_judge(provider: Provider, messages: list[dict[str, str]]) -> dict:
             model=model, messages=messages, temperature=0 if provider.temperature is None else provider.temperature
         )
     except openai.APIError as error:
-        raise JudgeError(f"the judge failed: {describe_api_error(error, provider.model)}") from None
+        raise JudgeError(f"the judge failed: {describe_api_error(error, provider)}") from None
     finally:
         await client.close()
     return response.model_dump(mode="json", exclude_unset=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,27 @@ def pytest_bdd_before_step_call(request, feature, scenario, step, step_func, ste
             "without running. Make it a plain def.",
             pytrace=False,
         )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:
+    """Fail an Outline row whose steps use a <placeholder> that its Examples table has no column for."""
+    callspec = getattr(request.node, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example") if callspec else None
+    if example is None:
+        return
+    for step in scenario.steps:
+        missing = [name for name in _PLACEHOLDER.findall(step.name) if name not in example]
+        if missing:
+            where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
+            pytest.fail(
+                f'step "{step.keyword} {step.name}" ({where}) uses <{missing[0]}>, but the Examples table has no '
+                f"{missing[0]!r} column (its columns: {', '.join(example) or 'none'}). Add the column or fix the name.",
+                pytrace=False,
+            )
+
+
+_PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 
 
 def pytest_bdd_step_func_lookup_error(request, feature, scenario, step, exception) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,15 +101,20 @@ def _entra_token_provider(model: str):
     return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
 
 
-def describe_api_error(error: openai.APIError, model: str) -> str:
+def describe_api_error(error: openai.APIError, provider: Provider) -> str:
     """A one-line account of a failed model request, without headers or keys."""
+    model, message = provider.model, _STATUS_PREFIX.sub("", error.message)
+    retried = f" (after {provider.max_retries} retries; Provider(max_retries=...))" if provider.max_retries else ""
     if isinstance(error, openai.APITimeoutError):
-        return f"model {model!r} did not answer in time (Provider(timeout=...)): {error.message}"
+        return f"model {model!r} did not answer in time (Provider(timeout={provider.timeout:g})){retried}: {message}"
     if isinstance(error, openai.APIConnectionError):
-        return f"could not reach model {model!r} at {error.request.url}: {error.message}"
+        return f"could not reach model {model!r} at {error.request.url}{retried}: {message}"
     if isinstance(error, openai.APIStatusError):
-        return f"model {model!r} request failed with HTTP {error.status_code}: {error.message}"
-    return f"model {model!r} request failed: {error.message}"
+        return f"model {model!r} request failed with HTTP {error.status_code}{retried}: {message}"
+    return f"model {model!r} request failed: {message}"
+
+
+_STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")
 
 
 def usage_of(usage: Any) -> Usage:

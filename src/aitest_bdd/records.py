@@ -34,6 +34,7 @@ class ToolCall(BaseModel):
     structured_content: Any = None
     is_error: bool = False
     duration_ms: float = 0.0
+    truncated_from: int | None = None
 
 
 class ModelCall(BaseModel):

@@ -153,7 +153,7 @@ class AgentSession:
         except (TurnError, ToolServerError, ConfigError, RecordingMismatch) as error:
             turn.error = str(error)
         except openai.APIError as error:
-            turn.error = describe_api_error(error, self.agent.provider.model)
+            turn.error = describe_api_error(error, self.agent.provider)
         else:
             self.history = messages
         finally:
@@ -283,11 +283,16 @@ class AgentSession:
 
         async def live() -> dict[str, Any]:
             assert self._toolbox is not None
-            return (await self._toolbox.call(name, parsed)).model_dump(mode="json")
+            answer = await self._toolbox.call(name, parsed)
+            return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
 
         request = {"name": name, "arguments": parsed}
         answer = ToolAnswer.model_validate(await self._exchange("tool", turn.number, request, live))
-        record.server, record.duration_ms = answer.server, answer.duration_ms
+        record.server, record.duration_ms, record.truncated_from = (
+            answer.server,
+            answer.duration_ms,
+            answer.truncated_from,
+        )
         record.result_text, record.structured_content, record.is_error = (
             answer.text,
             answer.structured_content,
