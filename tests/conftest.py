@@ -41,6 +41,8 @@ def aitest_agents():
         Agent(name="weather", provider=provider, mcp_servers=[server("weather")]),
         Agent(name="todo", provider=provider, mcp_servers=[server("todo")]),
         Agent(name="plain", provider=provider, max_tool_rounds=2),
+        Agent(name="feature-bank", provider=provider, mcp_servers=[server("banking", scope="feature")]),
+        Agent(name="run-bank", provider=provider, mcp_servers=[server("banking", scope="run")]),
         Agent(
             name="faulty",
             provider=provider,

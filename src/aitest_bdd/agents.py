@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
-from .config import Agent, ConfigError
+from .config import Agent, ConfigError, MCPServer
 from .recording import Cassette, RecordingMismatch
+from .server_pool import ServerPool
 from .session import AgentSession
-from .toolbox import ToolServerError
+from .toolbox import ToolServer, ToolServerError
 
 AGENTS_FIXTURE = "aitest_agents"
 SESSIONS_KEY = pytest.StashKey[list[AgentSession]]()
@@ -58,7 +59,14 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     if problem:
         pytest.fail(problem, pytrace=False)
     settings = record_settings(request.config)
-    session = AgentSession(agent, runtime(request.config), prices(request.config), cassette, settings.real_tools)
+    session = AgentSession(
+        agent,
+        runtime(request.config),
+        prices(request.config),
+        cassette,
+        settings.real_tools,
+        shared_servers(request.node),
+    )
     request.node.stash.setdefault(SESSIONS_KEY, []).append(session)
     request.addfinalizer(session.close)
     try:
@@ -68,6 +76,23 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     if problem:
         pytest.fail(problem, pytrace=False)
     return session
+
+
+def shared_servers(item: pytest.Item) -> Callable[[MCPServer], ToolServer]:
+    """How a test gets servers of `feature` or `run` scope: from the run's pool, released with their scope."""
+    from .plugin import server_pool
+
+    pool = server_pool(item.config)
+
+    def get(config: MCPServer) -> ToolServer:
+        if config.scope == "run":
+            return pool.get(config, ServerPool.RUN)
+        key = str(item.path)
+        owner = item.getparent(pytest.Module) or item.session
+        owner.addfinalizer(lambda: pool.release(key))
+        return pool.get(config, key)
+
+    return get
 
 
 def _cassette(request: pytest.FixtureRequest) -> Cassette | None:

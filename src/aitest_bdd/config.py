@@ -80,10 +80,16 @@ class Provider(_Frozen):
 
 
 Transport = Literal["stdio", "streamable-http", "sse"]
+Scope = Literal["scenario", "feature", "run"]
 
 
 class MCPServer(_Frozen):
-    """An MCP server that provides tools: a command run over stdio, or a URL."""
+    """An MCP server that provides tools: a command run over stdio, or a URL.
+
+    `scope` says how long one server process lives: a fresh one per `scenario` (the default, so no
+    state leaks between scenarios), one per `feature` file (or Python test module), or one for the
+    whole `run` (per pytest-xdist worker). A shared server keeps its state across the scenarios it serves.
+    """
 
     command: list[str] | None = None
     url: str | None = None
@@ -95,6 +101,7 @@ class MCPServer(_Frozen):
     allowed_tools: list[str] | None = None
     startup_timeout: float = 30.0
     call_timeout: float = 60.0
+    scope: Scope = "scenario"
 
     @model_validator(mode="before")
     @classmethod

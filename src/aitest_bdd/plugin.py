@@ -16,6 +16,7 @@ from .recorder import finish_step, relative_path
 from .recording import RecordMode, RecordSettings
 from .reporting import ResultsCollector, package_version
 from .runtime import Runtime
+from .server_pool import ServerPool
 from .steps import STEP_MODULES
 from .suggest import closest_steps
 
@@ -24,6 +25,7 @@ pytest_plugins = [*STEP_MODULES, "aitest_bdd.python_api", "aitest_bdd.recorder",
 RUNTIME_KEY = pytest.StashKey[Runtime]()
 PRICES_KEY = pytest.StashKey[PriceTable]()
 RECORD_KEY = pytest.StashKey[RecordSettings]()
+POOL_KEY = pytest.StashKey[ServerPool]()
 REGISTRY_KEY = pytest.StashKey[SessionRegistry]()
 
 
@@ -81,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUNTIME_KEY] = Runtime()
     config.stash[PRICES_KEY] = _load_prices(config)
     config.stash[RECORD_KEY] = _record_settings(config)
+    config.stash[POOL_KEY] = ServerPool(config.stash[RUNTIME_KEY])
     config.stash[REGISTRY_KEY] = SessionRegistry(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
 
@@ -88,6 +91,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if REGISTRY_KEY in config.stash:
         config.stash[REGISTRY_KEY].close_all()
+    if POOL_KEY in config.stash:
+        config.stash[POOL_KEY].close_all()
     if RUNTIME_KEY in config.stash:
         config.stash[RUNTIME_KEY].close()
 
@@ -131,6 +136,11 @@ def _record_settings(config: pytest.Config) -> RecordSettings:
         real_tools=bool(config.getini("aitest_real_tools") if real_tools is None else real_tools),
         plugin_version=package_version(),
     )
+
+
+def server_pool(config: pytest.Config) -> ServerPool:
+    """The MCP servers shared by several scenarios."""
+    return config.stash[POOL_KEY]
 
 
 def registry(config: pytest.Config) -> SessionRegistry:

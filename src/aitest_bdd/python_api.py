@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from .agents import SESSIONS_KEY, model_override, save_unless_broken
+from .agents import SESSIONS_KEY, model_override, save_unless_broken, shared_servers
 from .config import Agent
 from .recording import Cassette
 from .records import Turn
@@ -54,7 +54,7 @@ class SessionRegistry:
                 name = key.split("::", 1)[-1]
                 self._cassettes[key] = self.settings.cassette(item.path, name, item.nodeid)
             session = by_agent[identity] = AgentSession(
-                agent, self.runtime, self.prices, self._cassettes[key], self.settings.real_tools
+                agent, self.runtime, self.prices, self._cassettes[key], self.settings.real_tools, shared_servers(item)
             )
         if not session.is_open:
             await asyncio.to_thread(session.open)

@@ -11,14 +11,14 @@ from typing import Any, Literal
 import openai
 from openai.types.chat import ChatCompletion
 
-from .config import Agent, ConfigError, Provider
+from .config import Agent, ConfigError, MCPServer, Provider
 from .judge import ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
 from .providers import describe_api_error, make_client, resolve, usage_of
 from .recording import Cassette, Player, RecordingMismatch, Writer, diff
 from .records import Conversation, Judgement, ModelCall, ToolCall, Turn
 from .runtime import Runtime
-from .toolbox import ToolAnswer, Toolbox, ToolServerError, first_leaf, open_toolbox
+from .toolbox import ToolAnswer, Toolbox, ToolServer, ToolServerError, first_leaf, open_toolbox
 
 Message = dict[str, Any]
 Kind = Literal["model", "tool", "judge"]
@@ -43,6 +43,7 @@ class AgentSession:
         prices: PriceTable | None = None,
         cassette: Cassette | None = None,
         real_tools: bool = False,
+        shared: Callable[[MCPServer], ToolServer] | None = None,
     ) -> None:
         self.agent = agent
         self.runtime = runtime
@@ -53,6 +54,7 @@ class AgentSession:
             self.history.append({"role": "system", "content": agent.system_prompt})
         self._cassette = cassette
         self._real_tools = real_tools
+        self._shared = shared
         self._player: Player | None = None
         self._writer: Writer | None = None
         self._client: openai.AsyncOpenAI | None = None
@@ -103,8 +105,11 @@ class AgentSession:
         self._open = True
 
     def _start_servers(self) -> None:
-        toolbox_cm = self.runtime.hold(open_toolbox(self.agent.mcp_servers))
+        configs = self.agent.mcp_servers
+        own = [config for config in configs if config.scope == "scenario" or self._shared is None]
         try:
+            shared = [self._shared(config) for config in configs if config not in own] if self._shared else []
+            toolbox_cm = self.runtime.hold(open_toolbox(own, shared))
             self._toolbox = toolbox_cm.__enter__()
         except BaseException as error:
             self.close()

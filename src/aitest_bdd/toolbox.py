@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import IO, Any
 
@@ -158,11 +158,21 @@ class Toolbox:
 
 
 @asynccontextmanager
-async def open_toolbox(configs: list[MCPServer]) -> AsyncIterator[Toolbox]:
-    """Start or connect to every server, list their tools, and close them all on exit."""
+async def open_toolbox(configs: list[MCPServer], shared: Sequence[ToolServer] = ()) -> AsyncIterator[Toolbox]:
+    """Start or connect to every server, list their tools, and close them all on exit.
+
+    `shared` servers are already open (their scope outlives this toolbox) and are not closed here.
+    """
     async with AsyncExitStack() as stack:
         servers = [await _open_server(stack, config.expanded()) for config in configs]
-        yield Toolbox(servers)
+        yield Toolbox([*shared, *servers])
+
+
+@asynccontextmanager
+async def open_server(config: MCPServer) -> AsyncIterator[ToolServer]:
+    """One server, open until exit."""
+    async with AsyncExitStack() as stack:
+        yield await _open_server(stack, config.expanded())
 
 
 async def _open_server(stack: AsyncExitStack, config: MCPServer) -> ToolServer:
