@@ -122,7 +122,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             result.duration_ms = report.duration * 1000
             result.conversations = [session.conversation for session in item.stash.get(SESSIONS_KEY, [])]
             setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
+            item.user_properties.extend(junit_properties(result))
     return report
+
+
+def junit_properties(result: TestResult) -> list[tuple[str, str]]:
+    """Per-test properties for JUnit XML: models, turns, tool calls, tokens and cost."""
+    turns = [turn for conversation in result.conversations for turn in conversation.turns]
+    costs = [turn.cost_usd for turn in turns]
+    properties = [
+        ("aitest_model", ", ".join(result.models)),
+        ("aitest_turns", str(len(turns))),
+        ("aitest_tool_calls", str(result.tool_call_count)),
+        ("aitest_tokens", str(result.usage.total_tokens)),
+    ]
+    if turns and None not in costs:
+        properties.append(("aitest_cost_usd", f"{sum(c for c in costs if c is not None):.6f}"))
+    return properties
 
 
 def _result_for(item: pytest.Item) -> TestResult | None:
