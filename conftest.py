@@ -55,6 +55,15 @@ def aitest_agents(demo_model_url: str | None) -> list[Agent]:
     ]
 
 
+@pytest.fixture
+def aitest_judge(demo_model_url: str | None, pytestconfig: pytest.Config) -> Provider | None:
+    """The judge: the scripted demo model's judge rules, or the real judge (or agent) model."""
+    if demo_model_url:
+        return Provider(model="judge", base_url=demo_model_url)
+    model = pytestconfig.getoption("aitest_judge_model") or model_override(pytestconfig)
+    return Provider(model=model) if model else None
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if model_override(config):
         return f"example agents: real model {model_override(config)!r} (set its API key, e.g. OPENAI_API_KEY)"
