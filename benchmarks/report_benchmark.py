@@ -8,21 +8,26 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from aitest_bdd.records import Conversation, ModelCall, ToolCall, Turn, Usage
 from aitest_bdd.report.html import render_html
 from aitest_bdd.results import RunResults, StepResult, TestResult
 
-WORDS = (
+VOCABULARY = (
     "account balance transfer savings checking payment card limit statement pending cleared amount currency "
     "weather forecast rain sunny cloudy wind humidity temperature city tomorrow week umbrella morning evening "
     "order invoice customer refund shipping delivery address status total item price discount tax receipt "
     "the a of to and in for on with your you is it that this will be have from at as are can please thanks"
-).split()
+)
+WORDS = VOCABULARY.split()
 MODELS = ("gpt-4.1-mini", "gpt-4.1", "claude-sonnet-4", "llama-3.3-70b")
+T = TypeVar("T")
 TOOLS = ("get_balance", "transfer", "list_transactions", "get_weather", "get_forecast", "search_orders")
 
 
@@ -37,7 +42,11 @@ def sentence(rng: random.Random, low: int, high: int) -> str:
 
 def tool_call(rng: random.Random, turn: int, index: int) -> ToolCall:
     """A tool call with a JSON result of a few hundred bytes to ~1.5 kB, like the example servers'."""
-    arguments = {"account": rng.choice(("checking", "savings")), "limit": rng.randint(1, 20), "query": sentence(rng, 10, 40)}
+    arguments = {
+        "account": rng.choice(("checking", "savings")),
+        "limit": rng.randint(1, 20),
+        "query": sentence(rng, 10, 40),
+    }
     records = [
         {"id": rng.randint(1000, 99999), "amount": round(rng.uniform(1, 5000), 2), "memo": sentence(rng, 20, 80)}
         for _ in range(rng.randint(1, 8))
@@ -64,10 +73,19 @@ def turn(rng: random.Random, number: int, model: str) -> Turn:
     for usage in usages:
         usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
     model_calls = [
-        ModelCall(model=model, tool_calls=[call.name], finish_reason="tool_calls", usage=usage)
+        ModelCall(
+            model=model,
+            tool_calls=[call.name],
+            finish_reason="tool_calls",
+            usage=usage,
+            duration_ms=rng.uniform(200, 3000),
+        )
         for call, usage in zip(calls, usages, strict=False)
     ]
-    model_calls.append(ModelCall(model=model, content=reply, finish_reason="stop", usage=usages[2]))
+    final = ModelCall(
+        model=model, content=reply, finish_reason="stop", usage=usages[2], duration_ms=rng.uniform(200, 3000)
+    )
+    model_calls.append(final)
     total = usages[0] + usages[1] + usages[2]
     return Turn(
         number=number,
@@ -82,22 +100,26 @@ def turn(rng: random.Random, number: int, model: str) -> Turn:
     )
 
 
+def step(rng: random.Random, keyword: str, text: str, line: int, before: int) -> StepResult:
+    """A step that passed."""
+    return StepResult(
+        keyword=keyword, text=text, line=line, status="passed", duration_ms=rng.uniform(0.02, 3000), turns_before=before
+    )
+
+
 def scenario(rng: random.Random, index: int, turns: int) -> TestResult:
-    """A scenario (an Outline row over a model) with Given, then When/Then/And per turn."""
+    """A scenario (an Outline row over a model) with Given, then When/Then/And per turn; 8% fail."""
     model = MODELS[index % len(MODELS)]
-    failed = rng.random() < 0.08
-    steps = [StepResult(keyword="Given", text='the agent "banking"', line=5, status="passed")]
+    steps = [step(rng, "Given", 'the agent "banking"', 5, 0)]
     for number in range(turns):
         line = 6 + 3 * number
-        steps.append(StepResult(keyword="When", text=f'the user says "{sentence(rng, 30, 90)}"', line=line,
-                                status="passed", turns_before=number))
-        steps.append(StepResult(keyword="Then", text='the agent calls "get_balance"', line=line + 1,
-                                status="passed", turns_before=number + 1))
-        steps.append(StepResult(keyword="And", text=f'the response contains "{rng.choice(WORDS)}"', line=line + 2,
-                                status="passed", turns_before=number + 1))
+        steps.append(step(rng, "When", f'the user says "{sentence(rng, 30, 90)}"', line, number))
+        steps.append(step(rng, "Then", 'the agent calls "get_balance"', line + 1, number + 1))
+        steps.append(step(rng, "And", f'the response contains "{rng.choice(WORDS)}"', line + 2, number + 1))
+    failed = rng.random() < 0.08
     if failed:
         steps[-1].status = "failed"
-        steps[-1].message = "expected the response of turn 5 to contain the word\n" + sentence(rng, 100, 300)
+        steps[-1].message = f"expected the response of turn {turns} to contain the word\n{sentence(rng, 100, 300)}"
     name = f"Scenario {index // len(MODELS)} of the banking assistant"
     return TestResult(
         nodeid=f"features/bench_{index // 500}.feature::test_scenario_{index // len(MODELS)}[{model}]",
@@ -112,7 +134,9 @@ def scenario(rng: random.Random, index: int, turns: int) -> TestResult:
         message=steps[-1].message,
         duration_ms=rng.uniform(1000, 40000),
         steps=steps,
-        conversations=[Conversation(agent="banking", model=model, turns=[turn(rng, n + 1, model) for n in range(turns)])],
+        conversations=[
+            Conversation(agent="banking", model=model, turns=[turn(rng, n + 1, model) for n in range(turns)])
+        ],
     )
 
 
@@ -122,27 +146,64 @@ def build_results(tests: int, turns: int, seed: int = 1) -> RunResults:
     return RunResults(tool_version="benchmark", tests=[scenario(rng, index, turns) for index in range(tests)])
 
 
-def timed(label: str, action):  # noqa: ANN001, ANN201
-    """Run `action`, print how long it took, return its value."""
-    started = time.perf_counter()
-    value = action()
-    print(f"{label}: {time.perf_counter() - started:.2f} s")
+def timed(label: str, action: Callable[[], T], repeat: int) -> T:
+    """Run `action` `repeat` times, print the best and median wall time and the best CPU time, return its value."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        value = action()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    print(
+        f"{label}: best {min(walls):.2f} s, median {statistics.median(walls):.2f} s of {repeat} "
+        f"(CPU, all threads: {min(cpus):.2f} s)"
+    )
     return value
+
+
+def open_in_browser(path: Path, chromium: str) -> None:
+    """Print how long headless Chromium takes to show the report's list (needs Playwright)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(path.as_uri(), timeout=120_000)
+        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+        ready = time.perf_counter() - started
+        started = time.perf_counter()
+        page.click("#list > .entry .head")
+        page.wait_for_selector("#list > .entry .timeline")
+        print(
+            f"browser: list shown {ready:.2f} s after opening; a flow expands in {time.perf_counter() - started:.2f} s"
+        )
+        browser.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tests", type=int, default=5000)
     parser.add_argument("--turns", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="time each step this many times")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "aitest-report-benchmark")
+    parser.add_argument("--chromium", metavar="PATH", help="also time opening the report in this Chromium")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = timed("build RunResults", lambda: build_results(args.tests, args.turns))
-    data = timed("JSON dump (model_dump_json)", lambda: results.model_dump_json(indent=1))
-    html = timed("render_html", lambda: render_html(results))
+    results = build_results(args.tests, args.turns)
+    turns = sum(test.turn_count for test in results.tests)
+    print(
+        f"{len(results.tests):,} tests, {turns:,} turns, {sum(t.tool_call_count for t in results.tests):,} tool calls"
+    )
+    data = timed(
+        "JSON dump (model_dump_json, as --aitest-json)", lambda: results.model_dump_json(indent=1), args.repeat
+    )
+    html = timed("render_html", lambda: render_html(results), args.repeat)
     (args.out / "report.json").write_text(data, encoding="utf-8")
     (args.out / "report.html").write_text(html, encoding="utf-8")
     print(f"JSON: {len(data.encode()) / 1e6:.1f} MB, HTML: {len(html.encode()) / 1e6:.1f} MB, in {args.out}")
+    if args.chromium:
+        open_in_browser(args.out / "report.html", args.chromium)
 
 
 if __name__ == "__main__":

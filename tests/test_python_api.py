@@ -130,3 +130,19 @@ async def test_history_survives_a_failed_turn(aitest_run):
     last = project.server.requests[-1]["messages"]
     assert [m["content"] for m in last if m["role"] == "user"] == ["hello", "hello again"]
     assert [m["content"] for m in last if m["role"] == "assistant"] == ["Hi!"]
+
+
+@pytest.mark.script(WEATHER_SCRIPT)
+def test_session_classes_stay_on_one_xdist_worker(project) -> None:
+    example = SEED_EXAMPLE.format(base_url=project.server.base_url)
+    project.pytester.makepyfile(
+        test_weather=example + "\n\ndef test_alone_one():\n    pass\n\n\ndef test_alone_two():\n    pass\n"
+    )
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v")
+    result.assert_outcomes(passed=4)
+    workers = {
+        line.split("]")[0].split("[")[-1]
+        for line in result.stdout.lines
+        if "TestWeatherConversation" in line and "PASSED" in line
+    }
+    assert len(workers) == 1, f"one session ran on several workers: {workers}"

@@ -79,7 +79,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "session(name): tests of a class share one conversation per agent, in order "
         "(each parametrized variant is its own session)",
     )
-    config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker")
     config.stash[RUNTIME_KEY] = Runtime()
     config.stash[PRICES_KEY] = _load_prices(config)
     config.stash[RECORD_KEY] = _record_settings(config)

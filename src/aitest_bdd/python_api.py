@@ -93,14 +93,20 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
     from .plugin import registry
 
-    for item in items:
-        mark = item.get_closest_marker("session")
-        if mark is not None and mark.args:
-            item.add_marker(pytest.mark.xdist_group(session_key(item)))
-    registry(config).plan(items)
+    registry(session.config).plan(session.items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under `--dist load`, keep the tests of a class (a `@pytest.mark.session` flow) on one worker."""
+    if config.getoption("dist", None) != "load":
+        return None
+    from .xdist_scheduling import ClassScheduling
+
+    return ClassScheduling(config, log)
 
 
 @pytest.fixture

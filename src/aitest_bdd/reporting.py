@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .recorder import REPORT_ATTRIBUTE
-from .results import RunResults, TestResult
+from .results import RunResults, TestResult, distinct_conversations
 
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
 
@@ -63,9 +63,10 @@ class ResultsCollector:
         results = list(self.results.values())
         if not results:
             return
-        turns = [turn for result in results for conversation in result.conversations for turn in conversation.turns]
-        calls = sum(result.tool_call_count for result in results)
-        tokens = sum(result.usage.total_tokens for result in results)
+        conversations = distinct_conversations(results)
+        turns = [turn for conversation in conversations for turn in conversation.turns]
+        calls = sum(len(turn.tool_calls) for turn in turns)
+        tokens = sum(turn.usage.total_tokens for turn in turns)
         sources = Counter(turn.source for turn in turns)
         how = ", ".join(f"{count} {source}" for source, count in sorted(sources.items()))
         answered_by = sorted({call.model for turn in turns for call in turn.model_calls})

@@ -11,9 +11,9 @@ import base64
 import hashlib
 import json
 import os
+import re
 import zlib
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -26,10 +26,11 @@ from ..results import RunResults, TestResult
 
 PLAIN_LIMIT = 4_000_000
 """Below this many bytes of test JSON the data is embedded as readable JSON; above, deflated."""
-CHUNK_TESTS = 1000
+CHUNK_TESTS = 500
 """Tests per data block: blocks are dumped and compressed in parallel."""
 COMPRESS_LEVEL = 6
 
+_LOADER = jinja2.PackageLoader("aitest_bdd", "report/templates")
 _TESTS = TypeAdapter(list[TestResult])
 _EXCLUDE: dict[str, Any] = {
     "__all__": {
@@ -46,6 +47,9 @@ _EXCLUDE: dict[str, Any] = {
     }
 }
 """Fields left out of the embedded tests: repeats of other fields. `extras()` adds back the ones that say more."""
+_DURATION_DIGITS = re.compile(rb'("duration_ms":-?\d+\.\d)\d{3,}')
+"""A measured duration's digits past 0.1 ms: noise that does not compress (about a tenth of the data).
+Only a key can match: inside a JSON string its quotes would be escaped."""
 
 
 @dataclass
@@ -148,23 +152,38 @@ def build_matrix(tests: list[TestResult]) -> Matrix:
     return Matrix(sorted(columns), list(rows.values()), columns)
 
 
-def run_tally(tests: Iterable[TestResult]) -> Tally:
+def conversation_holders(tests: list[TestResult]) -> set[int]:
+    """Indices of the tests whose turns count: every scenario, and for each Python session the test
+    holding its whole conversation (the session's tests each hold the conversation so far)."""
+    holders: dict[str, int] = {}
+    for index, test in enumerate(tests):
+        key = test.nodeid if test.kind == "scenario" else test.session or test.nodeid
+        if key not in holders or test.turn_count >= tests[holders[key]].turn_count:
+            holders[key] = index
+    return set(holders.values())
+
+
+def run_tally(tests: list[TestResult]) -> Tally:
     """Totals over all tests."""
     tally = Tally()
-    for test in tests:
+    holders = conversation_holders(tests)
+    for index, test in enumerate(tests):
         tally.add_test(test)
-        tally.add_turns(test)
+        if index in holders:
+            tally.add_turns(test)
     return tally
 
 
-def model_tallies(tests: Iterable[TestResult]) -> dict[str, Tally]:
+def model_tallies(tests: list[TestResult]) -> dict[str, Tally]:
     """Totals per model a conversation ran on; a test on two models counts for both."""
     tallies: dict[str, Tally] = {}
-    for test in tests:
+    holders = conversation_holders(tests)
+    for index, test in enumerate(tests):
         for model in test.models:
             tally = tallies.setdefault(model, Tally())
             tally.add_test(test)
-            tally.add_turns(test, model)
+            if index in holders:
+                tally.add_turns(test, model)
     return dict(sorted(tallies.items()))
 
 
@@ -192,10 +211,14 @@ def script_safe(text: str) -> str:
     return text.replace("</", "<\\/").replace("<!--", "\\u003c!--")
 
 
-def dump_chunks(tests: list[TestResult]) -> list[bytes]:
-    """The tests as JSON arrays of up to CHUNK_TESTS tests each."""
-    parts = [tests[start : start + CHUNK_TESTS] for start in range(0, len(tests), CHUNK_TESTS)] or [[]]
-    return [_TESTS.dump_json(part, exclude=_EXCLUDE) for part in parts]
+def parts(tests: list[TestResult]) -> list[list[TestResult]]:
+    """The tests in slices of CHUNK_TESTS, one data block each."""
+    return [tests[start : start + CHUNK_TESTS] for start in range(0, len(tests), CHUNK_TESTS)] or [[]]
+
+
+def dump(tests: list[TestResult]) -> bytes:
+    """The tests as a JSON array, without the left-out fields, durations cut to 0.1 ms."""
+    return _DURATION_DIGITS.sub(lambda match: match[1], _TESTS.dump_json(tests, exclude=_EXCLUDE))
 
 
 def deflate(data: bytes) -> str:
@@ -204,22 +227,29 @@ def deflate(data: bytes) -> str:
 
 
 def encode_tests(tests: list[TestResult], compress: bool | None) -> tuple[str, list[str]]:
-    """The encoding ("json" or "deflate-base64") and the text of each data block."""
-    chunks = dump_chunks(tests)
-    if compress is None:
-        compress = sum(len(chunk) for chunk in chunks) > PLAIN_LIMIT
-    if not compress:
-        return "json", [script_safe(chunk.decode("utf-8")) for chunk in chunks]
+    """The encoding ("json" or "deflate-base64") and the text of each data block.
+
+    With `compress` None, blocks are deflated once the JSON passes PLAIN_LIMIT bytes. Deflating runs in
+    threads (zlib releases the GIL) while the next blocks are dumped.
+    """
+    blocks: list[bytes] = []
+    deflated: list[Future[str]] = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return "deflate-base64", list(pool.map(deflate, chunks))
+        for part in parts(tests):
+            blocks.append(dump(part))
+            if compress is None and sum(len(block) for block in blocks) > PLAIN_LIMIT:
+                compress = True
+            if compress:
+                deflated += [pool.submit(deflate, block) for block in blocks[len(deflated) :]]
+        if compress:
+            return "deflate-base64", [future.result() for future in deflated]
+    return "json", [script_safe(block.decode("utf-8")) for block in blocks]
 
 
 @cache
 def environment() -> jinja2.Environment:
     """The template environment, autoescaping everything."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("aitest_bdd", "report/templates"), autoescape=True, undefined=jinja2.StrictUndefined
-    )
+    env = jinja2.Environment(loader=_LOADER, autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["ms"] = format_ms
     env.filters["count"] = lambda value: f"{value:,}"
     return env
@@ -227,7 +257,7 @@ def environment() -> jinja2.Environment:
 
 def asset(name: str) -> Markup:
     """A CSS or JS file, inlined as is (it must not contain a closing tag)."""
-    source = environment().loader.get_source(environment(), name)[0]  # type: ignore[union-attr]
+    source = _LOADER.get_source(environment(), name)[0]
     if "</" in source:
         raise ValueError(f"{name} contains '</', which would end its element")
     return Markup(source)
@@ -254,7 +284,6 @@ def render_html(results: RunResults, *, compress: bool | None = None) -> str:
     tests = results.tests
     encoding, chunks = encode_tests(tests, compress)
     js = asset("report.js")
-    meta = {"extras": extras(tests), "created_at": results.created_at.isoformat(), "tool_version": results.tool_version}
     return (
         environment()
         .get_template("report.html.j2")
@@ -266,7 +295,7 @@ def render_html(results: RunResults, *, compress: bool | None = None) -> str:
             matrix=build_matrix(tests),
             encoding=encoding,
             chunks=[Markup(chunk) for chunk in chunks],
-            meta=Markup(script_safe(json.dumps(meta, ensure_ascii=False))),
+            extras=Markup(script_safe(json.dumps(extras(tests), ensure_ascii=False))),
             css=asset("report.css"),
             js=js,
             script_hash=script_hash(js),

@@ -31,6 +31,10 @@
     return n.toLocaleString("en-US");
   }
 
+  function plural(n, word) {
+    return `${count(n)} ${word}${n === 1 ? "" : "s"}`;
+  }
+
   function ms(value) {
     if (value < 1000) return `${Math.round(value)} ms`;
     if (value < 60000) return `${(value / 1000).toFixed(1)} s`;
@@ -48,6 +52,10 @@
   function cut(text, length) {
     const flat = String(text).replace(/\s+/g, " ").trim();
     return flat.length > length ? `${flat.slice(0, length - 1)}…` : flat;
+  }
+
+  function firstLine(text) {
+    return (text || "").trim().split("\n")[0];
   }
 
   function badge(status) {
@@ -75,8 +83,7 @@
   async function loadTests() {
     const blocks = [...document.querySelectorAll("script.aitest-tests")];
     const tests = (await Promise.all(blocks.map(decode))).flat();
-    const meta = JSON.parse(document.getElementById("aitest-meta").textContent);
-    applyExtras(tests, meta.extras);
+    applyExtras(tests, JSON.parse(document.getElementById("aitest-extras").textContent));
     return tests;
   }
 
@@ -224,8 +231,9 @@
     fillSelect("model", tallyBy(entries.flatMap((entry) => entry.models)));
     fillSelect("feature", tallyBy(entries.map((entry) => entry.feature)));
     fillSelect("tag", tallyBy(entries.flatMap((entry) => entry.tags)));
-    for (const [status, n] of tallyBy(entries.map((entry) => entry.status))) {
-      document.querySelector(`[data-count=${status}]`).textContent = `(${count(n)})`;
+    for (const label of document.querySelectorAll("[data-count]")) {
+      const n = entries.filter((entry) => entry.status === label.dataset.count).length;
+      label.textContent = `(${count(n)})`;
     }
     let timer = null;
     field("search").addEventListener("input", () => {
@@ -234,7 +242,7 @@
     });
     for (const id of ["model", "feature", "tag", "sort"]) field(id).addEventListener("change", refresh);
     for (const box of document.querySelectorAll("input[name=status]")) box.addEventListener("change", refresh);
-    field("filters").addEventListener("reset", () => setTimeout(refresh));
+    field("reset-filters").addEventListener("click", () => setTimeout(refresh));
     field("filters").addEventListener("submit", (event) => event.preventDefault());
     field("more").addEventListener("click", () => {
       state.shown += PAGE;
@@ -289,14 +297,15 @@
   function failureLine(entry) {
     for (const test of entry.tests) {
       const step = test.steps.find((item) => item.status === "failed" || item.status === "undefined");
-      if (step) return cut(`${step.keyword} ${step.text}: ${step.message || step.status}`, 200);
-      if (test.status === "failed") return cut(`${test.name}: ${test.message || "failed"}`, 200);
+      if (step) return cut(`${step.keyword} ${step.text}: ${firstLine(step.message) || step.status}`, 200);
+      if (test.status === "failed") return cut(`${test.name}: ${firstLine(test.message) || "failed"}`, 200);
     }
     return null;
   }
 
   function headStats(entry) {
-    const text = `${entry.turns.length} turns · ${entry.toolCalls} tool calls · ${count(entry.tokens)} tokens · ${ms(entry.duration)}`;
+    const text = `${plural(entry.turns.length, "turn")} · ${plural(entry.toolCalls, "tool call")} · ` +
+      `${plural(entry.tokens, "token")} · ${ms(entry.duration)}`;
     return el("span", "stats", text);
   }
 
@@ -324,8 +333,12 @@
   function usageText(entry) {
     const prompt = sum(entry.turns, (item) => item.turn.usage.prompt_tokens);
     const completion = sum(entry.turns, (item) => item.turn.usage.completion_tokens);
-    return `${entry.turns.length} turns · ${entry.toolCalls} tool calls · ${count(entry.tokens)} tokens ` +
+    return `${plural(entry.turns.length, "turn")} · ${plural(entry.toolCalls, "tool call")} · ${plural(entry.tokens, "token")} ` +
       `(${count(prompt)} in, ${count(completion)} out) · ${cost(entry.turns)}`;
+  }
+
+  function where(test) {
+    return test.line === null || test.line === undefined ? test.file : `${test.file}:${test.line}`;
   }
 
   function agentsText(test) {
@@ -341,7 +354,7 @@
       ["Scenario", test.name],
       ["Outline row", example],
       ["Tags", test.tags.map((tag) => `@${tag}`).join(" ")],
-      ["Location", `${test.file}:${test.line}`],
+      ["Location", where(test)],
       ["Test id", test.nodeid],
       ["Status", badge(test.status)],
       ["Duration", ms(test.duration_ms)],
@@ -421,7 +434,7 @@
     row.dataset.status = test.status;
     const line = el("div", "step-line");
     add(line, el("span", "mark", MARK[test.status]), el("span", "kw", "test"), " ", el("span", "text", test.name));
-    add(line, el("span", "step-status", test.status), el("span", "dur", `${test.file}:${test.line} · ${ms(test.duration_ms)}`));
+    add(line, el("span", "step-status", test.status), el("span", "dur", `${where(test)} · ${ms(test.duration_ms)}`));
     row.append(line);
     if (test.message) row.append(el("pre", "message", test.message));
     return row;
@@ -434,6 +447,7 @@
     const usage = turn.usage;
     const head = el("div", "turn-head");
     add(head, el("strong", null, `Turn ${turn.number}`), el("span", "muted", `${conversation.agent} · ${turn.model}`));
+    if (turn.source && turn.source !== "live") head.append(chip(turn.source, "source"));
     const price = turn.cost_usd === null || turn.cost_usd === undefined ? "cost n/a" : `$${turn.cost_usd.toFixed(4)}`;
     const stats = `${count(usage.total_tokens)} tokens (${count(usage.prompt_tokens)} in, ${count(usage.completion_tokens)} out)` +
       ` · ${price} · ${ms(turn.duration_ms)}`;
@@ -441,8 +455,18 @@
     box.append(head, bubble("user", "User", turn.user_message));
     box.append(...activity(turn));
     if (turn.final_response) box.append(bubble("assistant", "Assistant", turn.final_response));
+    for (const verdict of turn.judgements || []) box.append(judgement(verdict));
     if (turn.error) box.append(message("Turn error", turn.error));
     return box;
+  }
+
+  function judgement(verdict) {
+    const status = verdict.passed ? "passed" : "failed";
+    const box = el("div", `judgement ${status}`);
+    const head = el("div", "judgement-head");
+    add(head, badge(status), el("span", "criterion", `Judge: ${verdict.criterion}`));
+    add(head, el("span", "dur", `${verdict.model} · ${count(verdict.usage.total_tokens)} tokens · ${ms(verdict.duration_ms)}`));
+    return add(box, head, el("div", "reasoning", verdict.reasoning));
   }
 
   function bubble(kind, who, text) {
@@ -484,11 +508,17 @@
     return add(box, head, excerpt, body);
   }
 
+  function resultTitle(call) {
+    const size = `${count(call.result_text.length)} characters`;
+    const note = call.truncated_from ? `, cut from ${count(call.truncated_from)} before the model saw it` : "";
+    return `${call.is_error ? "Result, an error" : "Result"} (${size}${note})`;
+  }
+
   function toolDetails(body, call) {
     const raw = call.raw_arguments;
     add(body, el("h4", null, raw ? "Arguments, as the model sent them" : "Arguments"));
     add(body, el("pre", "arguments", raw || JSON.stringify(call.arguments, null, 2)));
-    add(body, el("h4", null, call.is_error ? "Result (error)" : `Result (${count(call.result_text.length)} characters)`));
+    add(body, el("h4", null, resultTitle(call)));
     add(body, el("pre", "result", call.result_text || "(no text)"));
     if (call.structured_content !== null && call.structured_content !== undefined) {
       add(body, el("h4", null, "Structured content"), el("pre", "structured", JSON.stringify(call.structured_content, null, 2)));
@@ -502,7 +532,6 @@
     if (!entry) return;
     if (!state.visible.includes(entry)) {
       field("filters").reset();
-      for (const box of document.querySelectorAll("input[name=status]")) box.checked = true;
       refresh();
     }
     const position = state.visible.indexOf(entry);
@@ -513,7 +542,8 @@
     toggle(entry, true);
     document.querySelectorAll(".entry.target").forEach((node) => node.classList.remove("target"));
     entry.node.classList.add("target");
-    entry.node.scrollIntoView({ block: "start" });
+    const top = entry.node.getBoundingClientRect().top + window.scrollY - field("filters").offsetHeight - 8;
+    window.scrollTo({ top });
   }
 
   function fromHash() {

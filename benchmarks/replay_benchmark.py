@@ -1,0 +1,112 @@
+"""Replay benchmark: record 1,000 turns once, then time replaying them with no model and no MCP server.
+
+Run: python benchmarks/replay_benchmark.py [--scenarios 200] [--turns 5]
+
+Records a generated feature (200 scenarios x 5 turns, 2 tool calls per turn) against the scripted model
+and one shared banking MCP server, then runs it again with `--aitest-record=none`: every model reply and
+tool result comes from the recordings. Prints the replay wall time, the time per turn, and the pytest
+start-up time measured on an empty run, so the replay cost itself can be read off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFTEST = """
+import sys
+
+import pytest
+
+from aitest_bdd import Agent, MCPServer, Provider
+
+@pytest.fixture
+def aitest_agents():
+    bank = MCPServer(name="banking", command=[sys.executable, "-m", "aitest_bdd.testing.servers.banking"], scope="run")
+    return [Agent(name="banking", provider=Provider(model="gpt-4.1-mini", base_url={url!r}), mcp_servers=[bank])]
+"""
+
+SCRIPT = {
+    "rules": [
+        {
+            "user_regex": "^balances",
+            "replies": [
+                {
+                    "tool_calls": [
+                        {"name": "get_balance", "arguments": {"account": "checking"}},
+                        {"name": "get_balance", "arguments": {"account": "savings"}},
+                    ]
+                },
+                {"content": "Checking and savings: {result:get_balance.formatted}."},
+            ],
+        }
+    ]
+}
+
+
+def feature(scenarios: int, turns: int) -> str:
+    lines = ["Feature: Replay benchmark"]
+    for index in range(scenarios):
+        lines += [f"  Scenario: conversation {index}", '    Given the agent "banking"']
+        for turn in range(turns):
+            lines += [f'    When the user says "balances, please ({turn})"']
+            lines += ['    Then the agent calls "get_balance" twice']
+    return "\n".join(lines) + "\n"
+
+
+def pytest_run(project: Path, *args: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode not in (0, 5):
+        sys.exit(f"pytest failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenarios", type=int, default=200)
+    parser.add_argument("--turns", type=int, default=5)
+    args = parser.parse_args()
+
+    from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
+
+    with tempfile.TemporaryDirectory() as directory, ScriptedModelServer(Script.model_validate(SCRIPT)) as server:
+        project = Path(directory)
+        (project / "pytest.ini").write_text("[pytest]\n")
+        (project / "conftest.py").write_text(CONFTEST.format(url=server.base_url))
+        (project / "replay.feature").write_text(feature(args.scenarios, args.turns))
+
+        record_time, _ = pytest_run(project, "--aitest-record=all")
+        server.stop()
+        empty_time, _ = pytest_run(project, "-k", "no_such_test")
+        replay_time, _ = pytest_run(project, "--aitest-record=none", "--aitest-json", "replay.json")
+
+        results = json.loads((project / "replay.json").read_text())["tests"]
+        turns = [t for r in results for c in r["conversations"] for t in c["turns"]]
+        size = sum(p.stat().st_size for p in (project / "recordings").rglob("*.json"))
+
+    assert all(turn["source"] == "replayed" for turn in turns), "every turn must come from the recordings"
+    replay_only = replay_time - empty_time
+    print(f"scenarios x turns:        {args.scenarios} x {args.turns} = {len(turns)} turns replayed")
+    print(f"recording (live, scripted model, one shared MCP server): {record_time:.2f} s")
+    print(f"replay, whole pytest run: {replay_time:.2f} s")
+    print(f"pytest start-up (empty run of the same project): {empty_time:.2f} s")
+    print(f"replay beyond start-up:   {replay_only:.2f} s, {replay_only / len(turns) * 1000:.2f} ms per turn")
+    print(f"recordings on disk:       {size / 1e6:.1f} MB in {args.scenarios} files")
+    print("target: 1,000 turns replayed in under 10 s:", "met" if replay_time < 10 else "missed")
+
+
+if __name__ == "__main__":
+    main()

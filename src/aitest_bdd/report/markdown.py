@@ -1,0 +1,114 @@
+"""Render run results as Markdown for a CI job summary: totals, failed tests, models, the model matrix."""
+
+from __future__ import annotations
+
+import re
+
+from ..results import RunResults, StepResult, TestResult
+from .html import Matrix, Tally, build_matrix, format_ms, model_tallies, run_tally
+
+MAX_FAILED_ROWS = 50
+MAX_MATRIX_ROWS = 50
+MESSAGE_LENGTH = 160
+_SPECIAL = re.compile(r"([\\`*_\[\]|])")
+_ICONS = {"passed": "✅", "failed": "❌", "skipped": "⏭️"}
+
+
+def cell(text: str, limit: int = MESSAGE_LENGTH) -> str:
+    """`text` on one line, cut to `limit` characters, safe inside a table cell (no Markdown, no HTML)."""
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def first_line(text: str) -> str:
+    """The first line of a message: its gist (a step's failure is followed by the turn's transcript)."""
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def label_of(test: TestResult) -> str:
+    """Feature › scenario [example] (file:line), or the Python test's name and location."""
+    example = ", ".join(f"{key}={value}" for key, value in test.example.items())
+    name = f"{test.feature} › {test.name}" if test.feature else test.name
+    where = test.file if test.line is None else f"{test.file}:{test.line}"
+    return f"{name} [{example}] ({where})" if example else f"{name} ({where})"
+
+
+def failing_step(test: TestResult) -> StepResult | None:
+    return next((step for step in test.steps if step.status in ("failed", "undefined")), None)
+
+
+def failed_section(tests: list[TestResult]) -> list[str]:
+    """A table of the failed tests with the failing step and the first line of its message."""
+    failed = [test for test in tests if test.status == "failed"]
+    if not failed:
+        return []
+    lines = ["### Failed tests", "", row("Test", "Failing step", "Message"), row("---", "---", "---")]
+    for test in failed[:MAX_FAILED_ROWS]:
+        step = failing_step(test)
+        where = f"{step.keyword} {step.text}" if step else "(no step)"
+        message = (step.message if step else None) or test.message or "failed"
+        lines.append(row(cell(label_of(test), 200), cell(where, 120), cell(first_line(message))))
+    if len(failed) > MAX_FAILED_ROWS:
+        lines += ["", f"… and {len(failed) - MAX_FAILED_ROWS} more failed tests: see the HTML report."]
+    return [*lines, ""]
+
+
+def totals_section(tally: Tally) -> list[str]:
+    header = ("Tests", "Passed", "Failed", "Skipped", "Turns", "Tool calls", "Tokens", "Cost", "Time")
+    values = (tally.tests, tally.passed, tally.failed, tally.skipped, tally.turns, tally.tool_calls, tally.tokens)
+    return [
+        row(*header),
+        row(*["---:"] * len(header)),
+        row(*(f"{value:,}" for value in values), tally.cost, format_ms(tally.duration_ms)),
+        "",
+    ]
+
+
+def models_section(tallies: dict[str, Tally]) -> list[str]:
+    """Per model: tests, pass rate, tokens, cost."""
+    if len(tallies) < 2:
+        return []
+    lines = ["### Models", "", row("Model", "Tests", "Passed", "Failed", "Pass rate", "Tokens", "Cost")]
+    lines.append(row("---", "---:", "---:", "---:", "---:", "---:", "---:"))
+    for model, tally in tallies.items():
+        numbers = (f"{tally.tests:,}", f"{tally.passed:,}", f"{tally.failed:,}", tally.pass_rate, f"{tally.tokens:,}")
+        lines.append(row(cell(model, 80), *numbers, tally.cost))
+    return [*lines, ""]
+
+
+def matrix_section(matrix: Matrix) -> list[str]:
+    """Scenario Outline rows by model, a mark per test."""
+    if not matrix.rows:
+        return []
+    lines = ["### Model × scenario", "", row("Scenario", *(cell(model, 60) for model in matrix.models))]
+    lines.append(row("---", *[":-:"] * len(matrix.models)))
+    for matrix_row in matrix.rows[:MAX_MATRIX_ROWS]:
+        marks = (
+            " ".join(_ICONS.get(item.status, item.status) for item in matrix_row.cells.get(model, [])) or "–"
+            for model in matrix.models
+        )
+        lines.append(row(cell(matrix_row.label, 120), *marks))
+    if len(matrix.rows) > MAX_MATRIX_ROWS:
+        lines += ["", f"… and {len(matrix.rows) - MAX_MATRIX_ROWS} more rows: see the HTML report."]
+    return [*lines, ""]
+
+
+def render_markdown(results: RunResults) -> str:
+    """The run's summary in GitHub-flavoured Markdown."""
+    tally = run_tally(results.tests)
+    icon = "❌" if tally.failed else "✅"
+    title = f"## {icon} aitest-bdd: {tally.failed:,} failed, {tally.passed:,} passed of {tally.tests:,} tests"
+    lines = [title, ""]
+    lines += totals_section(tally)
+    lines += failed_section(results.tests)
+    lines += models_section(model_tallies(results.tests))
+    lines += matrix_section(build_matrix(results.tests))
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,86 @@
+"""`aitest-bdd-merge OUT.json [--html OUT.html] [--md OUT.md] SHARD.json...`: one run from several JSON results.
+
+Shards are read in order; a test (by nodeid) in a later shard replaces the same test from an earlier one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..reporting import package_version, write_html, write_json, write_markdown
+from ..results import SCHEMA_VERSION, RunResults, TestResult
+
+USAGE_ERROR = 2
+
+
+class MergeError(Exception):
+    """A shard cannot be merged; the message names the file."""
+
+
+def read_shard(path: Path) -> RunResults:
+    """A shard's results, checked for readability, JSON, schema version and shape."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise MergeError(f"{path}: cannot be read: {error.strerror or error}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MergeError(f"{path}: not valid JSON ({error})") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version != SCHEMA_VERSION:
+        raise MergeError(
+            f"{path}: schema_version is {version!r}, but this aitest-bdd ({package_version()}) reads "
+            f"schema_version {SCHEMA_VERSION}; merge shards written by the same aitest-bdd version"
+        )
+    try:
+        return RunResults.model_validate(data)
+    except ValidationError as error:
+        raise MergeError(f"{path}: not aitest-bdd results: {error}") from None
+
+
+def merge(shards: list[RunResults]) -> RunResults:
+    """All shards' tests, in first-seen order; a later shard's test wins on the same nodeid."""
+    tests: dict[str, TestResult] = {}
+    for shard in shards:
+        for test in shard.tests:
+            tests[test.nodeid] = test
+    return RunResults(tool_version=package_version(), tests=list(tests.values()))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    command = argparse.ArgumentParser(
+        prog="aitest-bdd-merge",
+        description="Merge aitest-bdd JSON results (e.g. from CI shards) into one, and render it.",
+    )
+    command.add_argument("output", type=Path, metavar="OUT.json", help="where to write the merged JSON")
+    command.add_argument("shards", type=Path, nargs="+", metavar="SHARD.json", help="results to merge, in order")
+    command.add_argument("--html", type=Path, metavar="OUT.html", help="also write the HTML report")
+    command.add_argument("--md", type=Path, metavar="OUT.md", help="also write the Markdown summary")
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; 0 on success, 2 when a shard cannot be merged."""
+    args = parser().parse_args(argv)
+    try:
+        merged = merge([read_shard(path) for path in args.shards])
+    except MergeError as error:
+        print(f"aitest-bdd-merge: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    for path, write in ((args.output, write_json), (args.html, write_html), (args.md, write_markdown)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(merged, path)
+    print(f"aitest-bdd-merge: {len(merged.tests)} tests from {len(args.shards)} files into {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
