@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -129,7 +130,7 @@ def test_each_fault_fails_only_its_scenario(project, monkeypatch: pytest.MonkeyP
             problems.append(f"{name}: {test['status']}: {test['message']}")
     assert not problems, "\n\n".join(problems)
     assert tests["healthy"]["status"] == "passed"
-    assert elapsed < 90, f"faults must not stall the run: {elapsed:.0f}s"
+    assert elapsed < 300, f"faults must not stall the run: {elapsed:.0f}s"
 
     huge = tests["huge result"]["conversations"][0]["turns"][0]["tool_calls"][0]
     assert huge["truncated_from"] == 10 * 1024 * 1024 and len(huge["result_text"]) < 1200
@@ -167,14 +168,18 @@ def test_report_is_written_when_the_run_is_interrupted(project) -> None:
 
 
 @pytest.mark.script(SCRIPT)
-def test_a_dead_xdist_worker_loses_only_its_scenario(project) -> None:
+def test_a_dead_xdist_worker_loses_only_its_scenario(project, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [name for name in os.environ if name.startswith("PYTEST_XDIST")]:
+        monkeypatch.delenv(name)  # when this suite itself runs under xdist
     project.pytester.makeconftest(
         project.pytester.path.joinpath("conftest.py").read_text()
         + "\n\nimport os\nfrom pytest_bdd import when\n\n@when('the worker dies')\ndef die():\n    os._exit(3)\n"
     )
     scenarios = "".join(HEALTHY.replace("healthy", f"healthy {index}") for index in range(4))
     project.feature("dying", "Feature: Dying\n" + scenarios + "\n  Scenario: dies\n    When the worker dies\n")
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--aitest-json", "results.json")
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--aitest-json", "results.json", timeout=180
+    )
     result.stdout.fnmatch_lines(["*worker*crashed*"])
     names = sorted(t["name"] for t in json.loads((project.pytester.path / "results.json").read_text())["tests"])
     assert names == ["healthy 0", "healthy 1", "healthy 2", "healthy 3"]

@@ -7,6 +7,7 @@ its history.
 from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
+from xdist.workermanage import WorkerController
 
 
 class ClassScheduling(LoadScopeScheduling):
@@ -17,3 +18,24 @@ class ClassScheduling(LoadScopeScheduling):
         if len(names) >= 2:
             return "::".join([path, *names[:-1]])
         return nodeid
+
+    def remove_node(self, node: WorkerController) -> str | None:
+        """Give a crashed worker's unfinished tests to the others, except the one that was running.
+
+        (Requeueing that one too would crash worker after worker.)
+        """
+        workload = self.assigned_work.pop(node)
+        unfinished = [
+            (scope, [nodeid for nodeid, done in unit.items() if not done]) for scope, unit in workload.items()
+        ]
+        unfinished = [(scope, nodeids) for scope, nodeids in unfinished if nodeids]
+        if not unfinished:
+            return None
+        crashed = unfinished[0][1][0]
+        for scope, nodeids in unfinished:
+            remaining = {nodeid: False for nodeid in nodeids if nodeid != crashed}
+            if remaining:
+                self.workqueue[scope] = remaining
+        for other in self.assigned_work:
+            self._reschedule(other)
+        return crashed
