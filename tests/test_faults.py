@@ -66,7 +66,7 @@ SCENARIOS = {
     "500": ('Given the agent "plain"\nWhen the user says "broken"', "request failed with HTTP 500: internal error"),
     "hanging model": (
         'Given the agent "impatient"\nWhen the user says "stall"',
-        "did not answer in time (Provider(timeout=1))",
+        "model 'scripted-default' did not answer in time (Provider(timeout=1))",
     ),
     "empty reply": (
         'Given the agent "plain"\nWhen the user says "silence"\nThen the response is not empty',

@@ -114,6 +114,16 @@ def describe_api_error(error: openai.APIError, provider: Provider) -> str:
     return f"model {model!r} request failed: {message}"
 
 
+def describe_transport_error(error: Exception, provider: Provider) -> str | None:
+    """An account of an HTTP-level error that escaped the SDK unwrapped, or None for any other error."""
+    if type(error).__module__.split(".")[0] not in ("httpx2", "httpcore2", "httpx", "httpcore"):
+        return None
+    if "Timeout" in type(error).__name__:
+        waited = f"Provider(timeout={provider.timeout:g})"
+        return f"model {provider.model!r} did not answer in time ({waited}): {type(error).__name__}"
+    return f"could not reach model {provider.model!r}: {type(error).__name__}: {error}"
+
+
 _STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")
 
 

@@ -14,7 +14,7 @@ from openai.types.chat import ChatCompletion
 from .config import Agent, ConfigError, MCPServer, Provider
 from .judge import ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
-from .providers import describe_api_error, make_client, resolve, usage_of
+from .providers import describe_api_error, describe_transport_error, make_client, resolve, usage_of
 from .recording import Cassette, Player, RecordingMismatch, Writer, diff
 from .records import Conversation, Judgement, ModelCall, ToolCall, Turn
 from .runtime import Runtime
@@ -222,6 +222,11 @@ class AgentSession:
                 f"model {provider.model!r} sent a response that is not a chat completion "
                 f"({type(error).__name__}: {error})"
             ) from None
+        except Exception as error:
+            transport = describe_transport_error(error, provider)
+            if transport is None:
+                raise
+            raise TurnError(transport) from None
 
     async def _loop(self, turn: Turn, messages: list[Message]) -> None:
         provider = self.agent.provider
