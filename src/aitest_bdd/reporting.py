@@ -68,11 +68,12 @@ class ResultsCollector:
         calls = sum(len(turn.tool_calls) for turn in turns)
         tokens = sum(turn.usage.total_tokens for turn in turns)
         sources = Counter(turn.source for turn in turns)
-        how = ", ".join(f"{count} {source}" for source, count in sorted(sources.items()))
+        how = f" ({', '.join(f'{count} {source}' for source, count in sorted(sources.items()))})" if turns else ""
         answered_by = sorted({call.model for turn in turns for call in turn.model_calls})
         terminalreporter.write_sep("-", "aitest-bdd")
         terminalreporter.write_line(
-            f"{len(results)} agent tests, {len(turns)} turns ({how}), {calls} tool calls, {tokens:,} tokens"
+            f"{_count(len(results), 'agent test')}, {_count(len(turns), 'turn')}{how}, "
+            f"{_count(calls, 'tool call')}, {_count(tokens, 'token')}"
         )
         if answered_by:
             terminalreporter.write_line(f"answered by: {', '.join(answered_by)}")
@@ -86,6 +87,10 @@ class ResultsCollector:
             target = self.config.getoption(f"aitest_{name}") or self.config.getini(f"aitest_{name}")
             if target:
                 terminalreporter.write_line(f"aitest {name}: {target}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def write_json(results: RunResults, path: Path) -> None:
