@@ -6,19 +6,20 @@ import json
 import re
 from typing import Any
 
-_MISSING = object()
+MISSING = object()
+"""What `lookup` returns for a path that is not there."""
 
 
-def lookup(arguments: dict[str, Any], path: str) -> Any:
-    """The value at a dotted `path` (`filter.city`, `items.0.id`), or a marker when absent."""
-    value: Any = arguments
+def lookup(data: Any, path: str) -> Any:
+    """The value at a dotted `path` (`filter.city`, `items.0.id`) in JSON data, or MISSING."""
+    value: Any = data
     for key in path.split("."):
         if isinstance(value, dict) and key in value:
             value = value[key]
         elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
             value = value[int(key)]
         else:
-            return _MISSING
+            return MISSING
     return value
 
 
@@ -34,8 +35,8 @@ def value_matches(expected: str, actual: Any) -> bool:
     try:
         parsed = json.loads(expected)
     except json.JSONDecodeError:
-        parsed = _MISSING
-    if parsed is not _MISSING and _same(parsed, actual):
+        parsed = MISSING
+    if parsed is not MISSING and _same(parsed, actual):
         return True
     return isinstance(actual, str) and actual == expected
 
@@ -51,7 +52,7 @@ def mismatches(expected: dict[str, str], arguments: dict[str, Any]) -> list[str]
     problems = []
     for path, want in expected.items():
         actual = lookup(arguments, path)
-        if actual is _MISSING:
+        if actual is MISSING:
             problems.append(f"{path}: missing (expected {want})")
         elif not value_matches(want, actual):
             problems.append(f"{path}: expected {want}, got {json.dumps(actual, ensure_ascii=False)}")

@@ -27,6 +27,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aitest_bdd.matching import MISSING, lookup
+
 MODEL_ID = "aitest-scripted"
 HANG_SECONDS = 3600.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
@@ -240,16 +242,11 @@ class _Turn:
 def _json_field(text: str, path: str) -> str | None:
     """The field at dotted ``path`` in a JSON text (list items by index), or None."""
     try:
-        value: Any = json.loads(text)
+        value: Any = lookup(json.loads(text), path)
     except json.JSONDecodeError:
         return None
-    for key in path.split("."):
-        if isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            return None
+    if value is MISSING:
+        return None
     return value if isinstance(value, str) else json.dumps(value)
 
 
