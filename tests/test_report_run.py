@@ -7,44 +7,13 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from test_gherkin_session import BANKING_SCRIPT
+from test_report_html import CHROMIUM_ARGS
 
 from aitest_bdd.report.html import render_html
 from aitest_bdd.results import RunResults, TestResult
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCRIPT = {
-    "rules": [
-        {
-            "user_regex": "checking balance",
-            "replies": [
-                {"tool_calls": [{"name": "get_balance", "arguments": {"account": "checking"}}]},
-                {"content": "Your checking balance is $1,500.00."},
-            ],
-        },
-        {
-            "user_regex": "move 200",
-            "replies": [
-                {
-                    "tool_calls": [
-                        {
-                            "name": "transfer",
-                            "arguments": {"from_account": "checking", "to_account": "savings", "amount": 200},
-                        }
-                    ]
-                },
-                {"content": "Done: moved $200 to savings."},
-            ],
-        },
-        {"user_regex": "thanks", "replies": [{"content": "You're welcome!"}]},
-    ]
-}
+SCRIPT = BANKING_SCRIPT
 OUTLINE = """
   Scenario Outline: Balance on <model>
     Given the agent "banking" using model "<model>"
