@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -237,6 +238,16 @@ def test_cli_defaults_to_stdio_on_localhost() -> None:
     assert (args.transport, args.host, args.port) == ("stdio", "127.0.0.1", 8000)
     args = parse_args("prog", "desc", ["--transport", "streamable-http", "--port", "9123"])
     assert (args.transport, args.port) == ("streamable-http", 9123)
+
+
+@pytest.mark.parametrize("name", ["banking", "weather", "todo", "faulty"])
+def test_stdio_server_answers_then_exits_cleanly_once_stdin_closes(name: str) -> None:
+    params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}
+    request = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}
+    command = [sys.executable, "-m", f"{PACKAGE}.{name}"]
+    result = subprocess.run(command, input=json.dumps(request) + "\n", capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout)["result"]["serverInfo"]["name"] == name
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -149,9 +150,7 @@ def test_streaming_is_rejected_clearly() -> None:
     assert "streaming is not supported by the scripted model server" in excinfo.value.message
 
 
-@pytest.mark.parametrize(
-    ("status", "error_class"), [(500, openai.InternalServerError), (429, openai.RateLimitError)]
-)
+@pytest.mark.parametrize(("status", "error_class"), [(500, openai.InternalServerError), (429, openai.RateLimitError)])
 def test_fault_fails_the_first_times_requests_then_recovers(status: int, error_class: type) -> None:
     fault = HTTPFault(status=status, message="scripted outage", retry_after=2, times=1)
     rule = ScriptRule(user_regex=".", replies=[ScriptedReply(content="recovered", error=fault)])
@@ -217,6 +216,32 @@ def test_concurrent_conversations_get_their_own_replies() -> None:
     assert replies == [f"you said echo {n}" for n in range(16)]
 
 
+def test_only_the_most_recent_requests_are_kept() -> None:
+    script = Script(rules=[text_rule(".", "ok")])
+    with ScriptedModelServer(script, keep_requests=2) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+        for question in ("one", "two", "three"):
+            ask(client, question)
+        assert [r["messages"][-1]["content"] for r in server.requests] == ["two", "three"]
+
+
+def test_connection_is_kept_alive_and_stop_ends_it_while_idle() -> None:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    with serve(text_rule(".", "ok")) as (server, _):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        for _ in range(2):
+            connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            assert (response.status, response.version) == (200, 11)
+            assert json.loads(response.read())["choices"][0]["message"]["content"] == "ok"
+            assert response.getheader("Connection") is None
+        sock = connection.sock
+        started = time.monotonic()
+    assert time.monotonic() - started < 2
+    assert sock.recv(1) == b"", "the idle connection stayed open after stop()"
+    connection.close()
+
+
 def test_stop_returns_promptly_while_a_reply_hangs() -> None:
     outcome: list[BaseException] = []
 
@@ -226,13 +251,9 @@ def test_stop_returns_promptly_while_a_reply_hangs() -> None:
         except openai.APIError as exc:
             outcome.append(exc)
 
-    server = ScriptedModelServer(
-        Script(rules=[ScriptRule(user_regex=".", replies=[ScriptedReply(hang=True)])])
-    )
+    server = ScriptedModelServer(Script(rules=[ScriptRule(user_regex=".", replies=[ScriptedReply(hang=True)])]))
     server.start()
-    caller = threading.Thread(
-        target=call, args=(openai.OpenAI(base_url=server.base_url, api_key="t", max_retries=0),)
-    )
+    caller = threading.Thread(target=call, args=(openai.OpenAI(base_url=server.base_url, api_key="t", max_retries=0),))
     caller.start()
     deadline = time.monotonic() + 5
     while not server.requests and time.monotonic() < deadline:
@@ -273,9 +294,7 @@ def test_yaml_script_without_pyyaml_says_what_to_do(tmp_path: Path, monkeypatch:
         ('{"rules": [{"user_regex": "(", "replies": [{}]}]}', "invalid regular expression"),
     ],
 )
-def test_bad_script_file_raises_script_error_naming_the_file(
-    tmp_path: Path, text: str, expected: str
-) -> None:
+def test_bad_script_file_raises_script_error_naming_the_file(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "broken_script.json"
     path.write_text(text)
     with pytest.raises(ScriptError) as excinfo:

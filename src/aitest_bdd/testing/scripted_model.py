@@ -17,9 +17,11 @@ import argparse
 import contextlib
 import json
 import re
+import socket
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -288,13 +290,16 @@ def _usage(messages: list[dict[str, Any]], reply: ScriptedReply, content: str | 
 
 
 class ScriptedModelServer:
-    """Serves a :class:`Script` as an OpenAI-compatible API on a background thread."""
+    """Serves a :class:`Script` as an OpenAI-compatible API on a background thread.
 
-    def __init__(self, script: Script, host: str = "127.0.0.1", port: int = 0) -> None:
+    Connections are kept alive (HTTP/1.1); only the ``keep_requests`` most recent request bodies are kept.
+    """
+
+    def __init__(self, script: Script, host: str = "127.0.0.1", port: int = 0, keep_requests: int = 1000) -> None:
         self.script = script
         self._address = (host, port)
         self._lock = threading.Lock()
-        self._requests: list[dict[str, Any]] = []
+        self._requests: deque[dict[str, Any]] = deque(maxlen=keep_requests)
         self._fault_counts: dict[tuple[int, int], int] = {}
         self._last_id = 0
         self._stopping = threading.Event()
@@ -322,7 +327,7 @@ class ScriptedModelServer:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """A copy of every chat-completions request body received so far."""
+        """A copy of the most recent chat-completions request bodies, oldest first (at most ``keep_requests``)."""
         with self._lock:
             return list(self._requests)
 
@@ -341,7 +346,7 @@ class ScriptedModelServer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving; wakes up replies that hang or wait for latency."""
+        """Stop serving; wakes up replies that hang or wait for latency and ends idle connections."""
         if self._httpd is None or self._thread is None:
             return
         self._stopping.set()
@@ -435,15 +440,49 @@ class ScriptedModelServer:
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """Tracks open connections, so that closing the server ends idle keep-alive connections too."""
+
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], app: ScriptedModelServer) -> None:
         super().__init__(address, _Handler)
         self.app = app
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        """Close the listening socket and end every connection's input, so idle keep-alive handlers return."""
+        with self._connections_lock:
+            for connection in self._connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RD)
+        super().server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: _HTTPServer
+
+    def parse_request(self) -> bool:
+        """Parse the request line and headers; once the server is stopping, answer 503 and close instead."""
+        if not super().parse_request():
+            return False
+        if not self.server.app._stopping.is_set():
+            return True
+        self.close_connection = True
+        self._send(_error_response(503, "the scripted model server is stopping", "server_stopping"))
+        return False
 
     def do_GET(self) -> None:
         if self._route() in _MODELS_PATHS:
@@ -473,23 +512,31 @@ class _Handler(BaseHTTPRequestHandler):
         return _error_response(404, message, "not_found")
 
     def _read_json_object(self) -> dict[str, Any] | None:
+        """The body as a JSON object, or None; without a valid Content-Length the connection closes after the reply."""
+        length = self.headers.get("Content-Length", "")
+        if not length.isdecimal():
+            self.close_connection = True
+            return None
         try:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            body = json.loads(self.rfile.read(int(length)))
         except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
             return None
         return body if isinstance(body, dict) else None
 
     def _send(self, response: _Response) -> None:
+        """Write the status line, headers and body in one send."""
         try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(response.body)
+            self.wfile.write(self._head(response) + response.body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up, e.g. on a timeout
+            self.close_connection = True  # the client gave up, e.g. on a timeout
+
+    def _head(self, response: _Response) -> bytes:
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(response.body)), **response.headers}
+        if self.close_connection:
+            headers["Connection"] = "close"
+        reason = self.responses.get(response.status, ("",))[0]
+        lines = [f"{self.protocol_version} {response.status} {reason}", *(f"{k}: {v}" for k, v in headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -503,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="port, 0 for any free one (default: 8000)")
     args = parser.parse_args(argv)
     try:
-        server = ScriptedModelServer(Script.load(args.script), args.host, args.port)
+        server = ScriptedModelServer(Script.load(args.script), args.host, args.port, keep_requests=0)
         server.start()
     except (ScriptError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

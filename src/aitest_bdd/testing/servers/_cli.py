@@ -11,9 +11,12 @@ where ``main`` calls :func:`run_cli` with that factory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
+import os
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from mcp.server.mcpserver import MCPServer
 
@@ -27,6 +30,15 @@ def add_tools(server: MCPServer[Any], *functions: Callable[..., Any]) -> None:
     """
     for fn in functions:
         server.add_tool(fn, description=inspect.getdoc(fn))
+
+
+def run_stdio(server: MCPServer[Any]) -> NoReturn:
+    """Serve over stdio; once the client closes stdin, flush and exit at once, skipping interpreter teardown."""
+    server.run("stdio")
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(0)
 
 
 def parse_args(prog: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -53,7 +65,7 @@ def run_cli(
     args = parse_args(prog, description, argv)
     server = build()
     if args.transport == "stdio":
-        server.run("stdio")
+        run_stdio(server)
     elif args.transport == "sse":
         server.run("sse", host=args.host, port=args.port)
     else:

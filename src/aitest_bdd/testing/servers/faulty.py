@@ -15,7 +15,7 @@ import time
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from aitest_bdd.testing.servers._cli import add_tools
+from aitest_bdd.testing.servers._cli import add_tools, run_stdio
 
 
 def build_server() -> MCPServer:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         threading.Thread(target=lambda: build_server().run("stdio"), daemon=True).start()
         while True:
             time.sleep(3600)
-    build_server().run("stdio")
+    run_stdio(build_server())
 
 
 if __name__ == "__main__":
