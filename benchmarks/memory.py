@@ -10,10 +10,10 @@ The model is the scripted server, in this process, with no latency.
 A small plugin (`_memory_plugin.py`) samples VmRSS from /proc/self/status in the pytest process after
 collection and after every test, and VmHWM at the end.
 
-`--drop sessions[,records[,results]]` simulates fixes (see `_memory_plugin.py`) to attribute the growth.
+`--report` also writes an HTML report, for which the run keeps every test's record to the end.
 `--tracemalloc DEPTH` also lists the allocation sites that grew most (much slower; use ~200 scenarios).
 
-Run: `python benchmarks/memory.py [--scenarios 1000] [--mcp http|none] [--drop sessions] [--tracemalloc 30]`.
+Run: `python benchmarks/memory.py [--scenarios 1000] [--mcp http|none] [--report] [--tracemalloc 30]`.
 """
 
 from __future__ import annotations
@@ -70,13 +70,13 @@ def print_growth(growth: list[dict]) -> None:
         print(f"  {site['kib']:9.1f} KiB {site['count']:7d}  {stack[0]}  <- {' <- '.join(ours[:4]) or '-'}")
 
 
-def run_pytest(root: Path, env: dict[str, str]) -> tuple[dict, float, str]:
+def run_pytest(root: Path, env: dict[str, str], report: bool) -> tuple[dict, float, str]:
     """Run the feature in one pytest process; return the plugin's samples, the wall time and the summary."""
     samples_path = root / "rss.json"
     env = {**os.environ, **env, "AITEST_BENCH_RSS": str(samples_path)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "benchmarks"), env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "pytest", "memory.feature", "-q", "-p", "no:cacheprovider", "-p", "_memory_plugin"]
-    command += ["--aitest-record", "live"]
+    command += ["--aitest-record", "live", *(["--aitest-report", "report.html"] if report else [])]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
     wall = time.perf_counter() - started
@@ -112,28 +112,22 @@ def print_report(data: dict, scenarios: int, wall: float, summary: str) -> None:
     if records:
         total = sum(records)
         per_test = total / len(records)
-        print(f"  results kept for the report: {total / 1024 / 1024:.1f} MiB as JSON ({per_test:.0f} B per test)")
+        print(f"  test records: {total / 1024 / 1024:.1f} MiB as JSON ({per_test:.0f} B per test)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--mcp", choices=("http", "none"), default="http")
-    parser.add_argument(
-        "--drop",
-        choices=("sessions", "sessions,records", "sessions,records,results"),
-        help="simulate fixes to attribute the growth (see _memory_plugin.py); not the plugin as shipped",
-    )
+    parser.add_argument("--report", action="store_true", help="also write an HTML report (keeps every record)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="DEPTH", help="trace allocations (slow)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     what = f"{args.scenarios} scenarios x {len(BANKING_TURNS)} turns in one pytest process, MCP server: {args.mcp}"
-    print(what + (f", simulated fix: drop {args.drop}" if args.drop else ""))
+    print(what + (", with --aitest-report" if args.report else ""))
     script = Script.model_validate(banking_script(latency_ms=0))
     with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer(script) as model, ExitStack() as stack:
         env = {"AITEST_BENCH_BASE_URL": model.base_url}
-        if args.drop:
-            env["AITEST_BENCH_DROP"] = args.drop
         if args.tracemalloc:
             env["AITEST_BENCH_TRACEMALLOC"] = str(args.tracemalloc)
         if args.mcp == "http":
@@ -142,7 +136,7 @@ def main() -> None:
         (root / "conftest.py").write_text(CONFTEST, encoding="utf-8")
         (root / "pytest.ini").write_text(INI, encoding="utf-8")
         (root / "memory.feature").write_text(feature_text(args.scenarios), encoding="utf-8")
-        data, wall, summary = run_pytest(root, env)
+        data, wall, summary = run_pytest(root, env, args.report)
     print_report(data, args.scenarios, wall, summary)
     if data.get("growth"):
         print_growth(data["growth"])

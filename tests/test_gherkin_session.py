@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import textwrap
+
 import pytest
 
 BANKING_SCRIPT = {
@@ -179,3 +182,90 @@ def test_docstring_message(project) -> None:
     )
     project.run().assert_outcomes(passed=1)
     assert project.server.requests[0]["messages"][-1]["content"] == "Hello there.\nWhat's my checking balance?"
+
+
+@pytest.mark.script(BANKING_SCRIPT)
+def test_a_scenario_picks_the_model_after_its_background(project) -> None:
+    project.feature(
+        "background",
+        """
+        Feature: Background agent
+          Background:
+            Given the agent "banking"
+
+          Scenario: The large model
+            Given the agent "banking" using model "large-model"
+            When the user says "What's my checking balance?"
+            Then the agent calls "get_balance"
+        """,
+    )
+    result = project.run("--aitest-json", "results.json")
+    result.assert_outcomes(passed=1)
+    assert {request["model"] for request in project.server.requests} == {"large-model"}
+    data = json.loads((project.pytester.path / "results.json").read_text())
+    assert [c["model"] for c in data["tests"][0]["conversations"]] == ["large-model"]
+    assert project.live_servers() == []
+
+
+@pytest.mark.script(BANKING_SCRIPT)
+def test_another_agent_in_a_started_conversation_fails_clearly(project) -> None:
+    project.feature(
+        "switch",
+        """
+        Feature: Switch
+          Scenario: Two agents
+            Given the agent "banking"
+            When the user says "What's my checking balance?"
+            Given the agent "plain"
+            When the user says "Thanks!"
+        """,
+    )
+    result = project.run()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*already talks to agent 'banking'*give agent 'plain' a scenario of its own*"])
+    assert len(project.server.requests) == 2
+
+
+SESSION_WATCH = """
+import gc
+import weakref
+
+import json
+import textwrap
+
+import pytest
+
+from aitest_bdd.agents import SESSIONS_KEY
+
+watched = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    if call.when == "call":
+        watched.extend(weakref.ref(session) for session in item.stash.get(SESSIONS_KEY, []))
+
+
+def pytest_unconfigure(config):
+    gc.collect()
+    print(f"sessions {len(watched)}, still alive {sum(ref() is not None for ref in watched)}")
+"""
+
+
+@pytest.mark.script(BANKING_SCRIPT)
+def test_each_scenario_lets_go_of_its_session(project) -> None:
+    project.pytester.makepyfile(session_watch=SESSION_WATCH)
+    scenarios = "".join(
+        f"""
+          Scenario: Thanks {index}
+            Given the agent "plain"
+            When the user says "Thanks!"
+            Then the response contains "welcome"
+        """
+        for index in range(3)
+    )
+    project.feature("many", "Feature: Many\n" + textwrap.dedent(scenarios))
+    # In a subprocess: an in-process run's hook recorder keeps every step's arguments alive.
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "session_watch", "-s")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["sessions 3, still alive 0"])

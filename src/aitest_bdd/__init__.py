@@ -1,8 +1,12 @@
 """aitest-bdd: test LLM agents and their MCP servers with Gherkin specs."""
 
+from typing import TYPE_CHECKING
+
 from .config import Agent, ConfigError, MCPServer, Provider
 from .records import Conversation, ModelCall, ToolCall, Turn, Usage
-from .session import AgentSession
+
+if TYPE_CHECKING:
+    from .session import AgentSession
 
 __all__ = [
     "Agent",
@@ -16,3 +20,12 @@ __all__ = [
     "Turn",
     "Usage",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`AgentSession` on first use: it brings in the openai SDK, which the example servers never need."""
+    if name == "AgentSession":
+        from .session import AgentSession
+
+        return AgentSession
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

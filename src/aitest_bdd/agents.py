@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .config import Agent, ConfigError, MCPServer
+from .errors import ToolServerError
 from .recording import Cassette, RecordingMismatch
 from .server_pool import ServerPool
-from .session import AgentSession
-from .toolbox import ToolServer, ToolServerError
+
+if TYPE_CHECKING:
+    from .mcp_client import ToolServer
+    from .session import AgentSession
 
 AGENTS_FIXTURE = "aitest_agents"
-SESSIONS_KEY = pytest.StashKey[list[AgentSession]]()
+SESSIONS_KEY = pytest.StashKey["list[AgentSession]"]()
 CASSETTE_KEY = pytest.StashKey["Cassette | None"]()
+IN_USE_KEY = pytest.StashKey[bool]()
 
 
 def model_override(config: pytest.Config) -> str | None:
@@ -46,9 +51,25 @@ def find_agent(config: pytest.Config, agents: object, name: str, model: str | No
 
 
 def start_session(request: pytest.FixtureRequest, name: str, model: str | None = None) -> AgentSession:
-    """Open a session with the named agent for this test; it is closed when the test ends."""
-    from .plugin import prices, record_settings, runtime
+    """Open a session with the named agent for this test; it is closed when the test ends.
 
+    It becomes the scenario's `aitest_session`. Before any step has used that, a later `Given the agent`
+    step replaces it (a Background's agent, then a scenario's choice of model); after, it is an error.
+    """
+    from .plugin import prices, record_settings, runtime
+    from .session import AgentSession
+
+    item = request.node
+    sessions = item.stash.setdefault(SESSIONS_KEY, [])
+    if item.stash.get(IN_USE_KEY, False):
+        pytest.fail(
+            f"this scenario already talks to agent {sessions[-1].agent.name!r}, and a scenario is one "
+            f"conversation: give agent {name!r} a scenario of its own",
+            pytrace=False,
+        )
+    for unused in sessions:
+        unused.close()
+    sessions.clear()
     problem = None
     try:
         agents = request.getfixturevalue(AGENTS_FIXTURE)
@@ -67,7 +88,7 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
         settings.real_tools,
         shared_servers(request.node),
     )
-    request.node.stash.setdefault(SESSIONS_KEY, []).append(session)
+    sessions.append(session)
     request.addfinalizer(session.close)
     try:
         session.open()
@@ -76,6 +97,25 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     if problem:
         pytest.fail(problem, pytrace=False)
     return session
+
+
+def current_session(request: pytest.FixtureRequest) -> AgentSession:
+    """The session the scenario's `Given the agent` step opened; from now on no other agent may replace it."""
+    sessions = request.node.stash.get(SESSIONS_KEY, [])
+    if not sessions:
+        pytest.fail(
+            'this step needs an agent: start the scenario (or its Background) with Given the agent "NAME"',
+            pytrace=False,
+        )
+    request.node.stash[IN_USE_KEY] = True
+    return sessions[-1]
+
+
+def forget(item: pytest.Item) -> None:
+    """Drop the test's sessions and recording from the item, which pytest keeps until the run ends."""
+    for key in (SESSIONS_KEY, CASSETTE_KEY, IN_USE_KEY):
+        if key in item.stash:
+            del item.stash[key]
 
 
 def shared_servers(item: pytest.Item) -> Callable[[MCPServer], ToolServer]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-
-import openai
-from openai.types.chat import ChatCompletion
+from typing import TYPE_CHECKING
 
 from .config import Provider
-from .providers import describe_api_error, make_client, usage_of
 from .records import Judgement, Turn
 from .transcript import cut, format_turns
+
+if TYPE_CHECKING:
+    import httpx2
+    from openai.types.chat import ChatCompletion
 
 INSTRUCTIONS = """You judge the replies of an AI assistant for a test suite.
 You get a conversation between a user and the assistant (with the tools it called) and one criterion.
@@ -52,24 +53,27 @@ def parse_verdict(text: str, model: str) -> tuple[bool, str]:
     return data["pass"], str(data.get("reasoning", ""))
 
 
-async def ask_judge(provider: Provider, messages: list[dict[str, str]]) -> dict:
+async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient) -> dict:
     """The judge model's completion, as JSON data."""
-    client, model = make_client(provider)
+    import openai
+
+    from .providers import describe_api_error, make_client
+
+    client, model = make_client(provider, http_client)
+    temperature = 0 if provider.temperature is None else provider.temperature
+    body = {"model": model, "messages": messages, "temperature": temperature}
     try:
-        response = await client.chat.completions.create(
-            model=model, messages=messages, temperature=0 if provider.temperature is None else provider.temperature
-        )
+        return await client.post("/chat/completions", body=body, cast_to=object)
     except openai.APIError as error:
         raise JudgeError(f"the judge failed: {describe_api_error(error, provider)}") from None
-    finally:
-        await client.close()
-    return response.model_dump(mode="json", exclude_unset=True)
 
 
 def judgement_from(criterion: str, model: str, completion: ChatCompletion, duration_ms: float) -> Judgement:
     """The verdict in the judge's completion."""
     if not completion.choices:
         raise JudgeError(f"the judge model {model!r} returned no choices")
+    from .providers import usage_of
+
     passed, reasoning = parse_verdict(completion.choices[0].message.content or "", model)
     return Judgement(
         criterion=criterion,

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
 from .config import ConfigError, Provider
 from .records import Usage
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from .runtime import Runtime
 
 OLLAMA_BASE_URL = "http://localhost:11434/v1"
 AZURE_API_VERSION = "2024-10-21"
@@ -51,10 +56,18 @@ def resolve(provider: Provider) -> ResolvedProvider:
     )
 
 
-def make_client(provider: Provider) -> tuple[openai.AsyncOpenAI, str]:
-    """An async client for the provider, and the model name to send to it."""
+def shared_http_client(runtime: Runtime) -> httpx2.AsyncClient:
+    """The run's HTTP connection pool for model requests: sessions reuse its connections and TLS setup."""
+    return runtime.shared("model-http", openai.DefaultAsyncHttpxClient)
+
+
+def make_client(provider: Provider, http_client: httpx2.AsyncClient | None = None) -> tuple[openai.AsyncOpenAI, str]:
+    """An async client for the provider, and the model name to send to it.
+
+    With `http_client`, the client sends its requests through that pool, which the caller closes.
+    """
     resolved = resolve(provider)
-    common = {"timeout": provider.timeout, "max_retries": provider.max_retries}
+    common = {"timeout": provider.timeout, "max_retries": provider.max_retries, "http_client": http_client}
     if resolved.kind == "azure":
         return _azure_client(provider, resolved, common), resolved.model
     api_key = provider.api_key or os.environ.get("OPENAI_API_KEY")

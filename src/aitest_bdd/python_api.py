@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,7 +13,9 @@ from .agents import SESSIONS_KEY, model_override, save_unless_broken, shared_ser
 from .config import Agent
 from .recording import Cassette
 from .records import Turn
-from .session import AgentSession
+
+if TYPE_CHECKING:
+    from .session import AgentSession
 
 AitestRun = Callable[[Agent, str], Awaitable[Turn]]
 
@@ -50,6 +53,8 @@ class SessionRegistry:
         identity = f"{agent.name}@{agent.provider.model}"
         session = by_agent.get(identity)
         if session is None:
+            from .session import AgentSession
+
             if key not in self._cassettes:
                 name = key.split("::", 1)[-1]
                 self._cassettes[key] = self.settings.cassette(item.path, name, item.nodeid)

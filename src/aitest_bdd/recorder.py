@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .agents import SESSIONS_KEY
+from .agents import SESSIONS_KEY, forget
 from .config import ConfigError
+from .errors import TurnError
 from .results import StepResult, TestResult
-from .session import TurnError
 
 RESULT_KEY = pytest.StashKey[TestResult]()
 STEP_STARTED_KEY = pytest.StashKey[float]()
@@ -113,6 +113,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report: pytest.TestReport = yield
     if call.excinfo is not None and call.excinfo.errisinstance((TurnError, ConfigError)):
         report.longrepr = str(call.excinfo.value)
+    if report.when == "teardown":
+        forget(item)
+        for key in (RESULT_KEY, STEP_STARTED_KEY):
+            if key in item.stash:
+                del item.stash[key]
+        return report
     attach = report.when == "call" or (report.when == "setup" and not report.passed)
     if attach:
         result = _result_for(item)

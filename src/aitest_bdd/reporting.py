@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
 
 from .recorder import REPORT_ATTRIBUTE
-from .results import RunResults, TestResult, distinct_conversations
+from .records import Conversation
+from .results import RunResults, TestResult
 
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
 
@@ -32,48 +34,98 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(f"aitest_{name}", f"write {what} to this path, like --aitest-{name}", default="")
 
 
+@dataclass
+class Tally:
+    """The counts the terminal summary prints, for some conversations."""
+
+    turns: int = 0
+    tool_calls: int = 0
+    tokens: int = 0
+    sources: Counter[str] = field(default_factory=Counter)
+    models: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, conversations: list[Conversation]) -> Tally:
+        tally = cls()
+        for turn in (turn for conversation in conversations for turn in conversation.turns):
+            tally.turns += 1
+            tally.tool_calls += len(turn.tool_calls)
+            tally.tokens += turn.usage.total_tokens
+            tally.sources[turn.source] += 1
+            tally.models.update(call.model for call in turn.model_calls)
+        return tally
+
+    def add(self, other: Tally) -> None:
+        self.turns += other.turns
+        self.tool_calls += other.tool_calls
+        self.tokens += other.tokens
+        self.sources.update(other.sources)
+        self.models |= other.models
+
+
 class ResultsCollector:
-    """Gathers test records from reports (local or from xdist workers) and writes the outputs."""
+    """Gathers test records from reports (local or from xdist workers) and writes the outputs.
+
+    The records are kept only when an output is asked for; otherwise each is counted and let go.
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.targets = {name: target for name in ("json", "report", "md") if (target := _target(config, name))}
         self.results: dict[str, TestResult] = {}
+        self._tallies: dict[str, Tally] = {}
+        self._session_of: dict[str, str] = {}
+        self._sessions: dict[str, tuple[str, int]] = {}
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, REPORT_ATTRIBUTE, None)
-        if data is not None:
-            self.results[report.nodeid] = TestResult.model_validate(data)
+        if data is None or hasattr(self.config, "workerinput"):
+            return
+        delattr(report, REPORT_ATTRIBUTE)
+        result = TestResult.model_validate(data)
+        if self.targets:
+            self.results[report.nodeid] = result
+        self._tallies[report.nodeid] = Tally.of(result.conversations)
+        if result.kind == "python" and result.session:
+            self._session_of[report.nodeid] = result.session
+            held = self._sessions.get(result.session)
+            if held is None or result.turn_count >= held[1]:
+                self._sessions[result.session] = (report.nodeid, result.turn_count)
 
     def run_results(self) -> RunResults:
         return RunResults(tool_version=package_version(), tests=list(self.results.values()))
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput"):
+        if hasattr(self.config, "workerinput") or not self.targets:
             return
         results = self.run_results()
-        for name, write in (("json", write_json), ("report", write_html), ("md", write_markdown)):
-            target = self.config.getoption(f"aitest_{name}") or self.config.getini(f"aitest_{name}")
-            if target:
-                path = Path(target)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write(results, path)
+        writers = {"json": write_json, "report": write_html, "md": write_markdown}
+        for name, target in self.targets.items():
+            path = Path(target)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writers[name](results, path)
+
+    def total(self) -> Tally:
+        """The counts over every conversation once (a Python API session's last test holds all of it)."""
+        holders = {nodeid for nodeid, _turns in self._sessions.values()}
+        total = Tally()
+        for nodeid, tally in self._tallies.items():
+            if nodeid not in self._session_of or nodeid in holders:
+                total.add(tally)
+        return total
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        results = list(self.results.values())
-        if not results:
+        if not self._tallies:
             return
-        conversations = distinct_conversations(results)
-        turns = [turn for conversation in conversations for turn in conversation.turns]
-        calls = sum(len(turn.tool_calls) for turn in turns)
-        tokens = sum(turn.usage.total_tokens for turn in turns)
-        sources = Counter(turn.source for turn in turns)
-        how = f" ({', '.join(f'{count} {source}' for source, count in sorted(sources.items()))})" if turns else ""
-        answered_by = sorted({call.model for turn in turns for call in turn.model_calls})
+        total = self.total()
+        how = f" ({', '.join(f'{n} {source}' for source, n in sorted(total.sources.items()))})" if total.turns else ""
+        answered_by = sorted(total.models)
         terminalreporter.write_sep("-", "aitest-bdd")
         terminalreporter.write_line(
-            f"{_count(len(results), 'agent test')}, {_count(len(turns), 'turn')}{how}, "
-            f"{_count(calls, 'tool call')}, {_count(tokens, 'token')}"
+            f"{_count(len(self._tallies), 'agent test')}, {_count(total.turns, 'turn')}{how}, "
+            f"{_count(total.tool_calls, 'tool call')}, {_count(total.tokens, 'token')}"
         )
         if answered_by:
             terminalreporter.write_line(f"answered by: {', '.join(answered_by)}")
@@ -81,12 +133,14 @@ class ResultsCollector:
             terminalreporter.write_line(
                 "every answer came from the scripted test model, not a real LLM (use --aitest-model to pick one)"
             )
-        if sources.get("replayed"):
+        if total.sources.get("replayed"):
             terminalreporter.write_line("replayed turns come from recordings; --aitest-record=all records them anew")
-        for name in ("json", "report", "md"):
-            target = self.config.getoption(f"aitest_{name}") or self.config.getini(f"aitest_{name}")
-            if target:
-                terminalreporter.write_line(f"aitest {name}: {target}")
+        for name, target in self.targets.items():
+            terminalreporter.write_line(f"aitest {name}: {target}")
+
+
+def _target(config: pytest.Config, name: str) -> str | None:
+    return config.getoption(f"aitest_{name}") or config.getini(f"aitest_{name}") or None
 
 
 def _count(number: int, noun: str) -> str:

@@ -73,18 +73,6 @@ class TestResult(BaseModel):
         return sum(len(conversation.tool_calls) for conversation in self.conversations)
 
 
-def distinct_conversations(tests: list[TestResult]) -> list[Conversation]:
-    """Every conversation once: a Python API session spans tests, and its last test holds all of it."""
-    conversations = [c for test in tests if test.kind == "scenario" or not test.session for c in test.conversations]
-    sessions: dict[str, TestResult] = {}
-    for test in tests:
-        if test.kind == "python" and test.session:
-            held = sessions.get(test.session)
-            if held is None or test.turn_count >= held.turn_count:
-                sessions[test.session] = test
-    return conversations + [c for test in sessions.values() for c in test.conversations]
-
-
 class RunResults(BaseModel):
     """Everything `--aitest-json` writes."""
 

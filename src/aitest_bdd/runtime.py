@@ -10,11 +10,19 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, ExitStack
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 T = TypeVar("T")
+C = TypeVar("C", bound="AsyncClosable")
+
+
+class AsyncClosable(Protocol):
+    """Anything closed with `await obj.aclose()`."""
+
+    async def aclose(self) -> None: ...
 
 
 class Runtime:
@@ -24,11 +32,14 @@ class Runtime:
         self._stack = ExitStack()
         self._portal: BlockingPortal | None = None
         self._lock = threading.Lock()
+        self._shared: dict[str, AsyncClosable] = {}
 
     @property
     def portal(self) -> BlockingPortal:
         with self._lock:
             if self._portal is None:
+                from anyio.from_thread import start_blocking_portal
+
                 self._portal = self._stack.enter_context(start_blocking_portal())
             return self._portal
 
@@ -44,8 +55,21 @@ class Runtime:
         """A sync context manager whose enter and exit run in one task on the loop."""
         return self.portal.wrap_async_context_manager(cm)
 
-    def close(self) -> None:
-        """Stop the loop thread."""
+    def shared(self, name: str, factory: Callable[[], C]) -> C:
+        """The run's one `name` object, made by `factory` on first use and closed on the loop with the run."""
         with self._lock:
-            self._stack.close()
-            self._portal = None
+            if name not in self._shared:
+                self._shared[name] = factory()
+            return self._shared[name]  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Close the shared objects on the loop, then stop the loop thread."""
+        with self._lock:
+            shared, self._shared = list(self._shared.values()), {}
+            try:
+                if self._portal is not None:
+                    for resource in shared:
+                        self._portal.call(resource.aclose)
+            finally:
+                self._stack.close()
+                self._portal = None

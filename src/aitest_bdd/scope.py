@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .records import ToolCall, Turn
-from .session import AgentSession
+
+if TYPE_CHECKING:
+    from .session import AgentSession
 
 SCOPE = r"(?P<scope> in the conversation| so far| in turn \d+)?"
 _TURN = re.compile(r" in turn (\d+)")

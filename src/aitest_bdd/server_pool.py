@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
 from .config import MCPServer
 from .runtime import Runtime
-from .toolbox import ToolServer, open_server
+
+if TYPE_CHECKING:
+    from .mcp_client import ToolServer
 
 
 class ServerPool:
@@ -22,6 +25,8 @@ class ServerPool:
         """The server for `config` shared under `key`, started on first use."""
         identity = (key, config.model_dump_json())
         if identity not in self._open:
+            from .mcp_client import open_server
+
             held = self.runtime.hold(open_server(config))
             self._open[identity] = (held, held.__enter__())
         return self._open[identity][1]

@@ -6,26 +6,33 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import openai
 from openai.types.chat import ChatCompletion
 
 from .config import Agent, ConfigError, MCPServer, Provider
+from .errors import ToolServerError, TurnError
 from .judge import ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
-from .providers import describe_api_error, describe_transport_error, make_client, resolve, usage_of
+from .providers import (
+    describe_api_error,
+    describe_transport_error,
+    make_client,
+    resolve,
+    shared_http_client,
+    usage_of,
+)
 from .recording import Cassette, Player, RecordingMismatch, Writer, diff
 from .records import Conversation, Judgement, ModelCall, ToolCall, Turn
 from .runtime import Runtime
-from .toolbox import ToolAnswer, Toolbox, ToolServer, ToolServerError, first_leaf, open_toolbox
+from .toolbox import ToolAnswer, Toolbox, first_leaf, open_toolbox
+
+if TYPE_CHECKING:
+    from .mcp_client import ToolServer
 
 Message = dict[str, Any]
 Kind = Literal["model", "tool", "judge"]
-
-
-class TurnError(RuntimeError):
-    """A turn that could not finish; the message says why."""
 
 
 class AgentSession:
@@ -95,7 +102,7 @@ class AgentSession:
             self._player = Player(self._cassette, recorded)  # type: ignore[arg-type]
             self._tools, self._owners = recorded.tools, recorded.tool_servers
         else:
-            self._client, self._model = make_client(self.agent.provider)
+            self._client, self._model = make_client(self.agent.provider, shared_http_client(self.runtime))
         if recorded is None or self._real_tools:
             self._start_servers()
         if self._cassette is not None and self._cassette.recording:
@@ -130,16 +137,12 @@ class AgentSession:
         self._tools, self._owners = tools, self._toolbox.owners()
 
     def close(self) -> None:
-        """Stop the MCP servers and close the model client, on the loop that used them."""
+        """Stop the MCP servers, on the loop that started them. The run's HTTP pool outlives the session."""
         toolbox_cm, self._toolbox_cm, self._toolbox = self._toolbox_cm, None, None
-        client, self._client = self._client, None
+        self._client = None
         self._open = False
-        try:
-            if toolbox_cm is not None:
-                toolbox_cm.__exit__(None, None, None)
-        finally:
-            if client is not None:
-                self.runtime.call(client.close)
+        if toolbox_cm is not None:
+            toolbox_cm.__exit__(None, None, None)
 
     def say(self, message: str) -> Turn:
         """Run one turn and return its record (check `turn.error`)."""
@@ -171,7 +174,10 @@ class AgentSession:
         turn = self.last_turn
         request = {"model": provider.model, "messages": judge_messages(criterion, self.turns)}
         started = time.perf_counter()
-        data = await self._exchange("judge", turn.number, request, lambda: ask_judge(provider, request["messages"]))
+        http_client = shared_http_client(self.runtime)
+        data = await self._exchange(
+            "judge", turn.number, request, lambda: ask_judge(provider, request["messages"], http_client)
+        )
         completion = ChatCompletion.model_validate(data)
         verdict = judgement_from(criterion, provider.model, completion, (time.perf_counter() - started) * 1000)
         turn.judgements.append(verdict)
@@ -205,13 +211,13 @@ class AgentSession:
         if provider.max_tokens is not None:
             request["max_tokens"] = provider.max_tokens
 
+        body = {key: value for key, value in request.items() if key != "tools"}
+        if self._tools:
+            body.update(tools=self._tools, tool_choice="auto")
+
         async def live() -> dict[str, Any]:
             assert self._client is not None
-            response = await self._client.chat.completions.create(
-                **{**request, "tools": self._tools or openai.omit},
-                tool_choice="auto" if self._tools else openai.omit,
-            )
-            return response.model_dump(mode="json", exclude_unset=True)
+            return await self._client.post("/chat/completions", body=body, cast_to=object)
 
         try:
             return ChatCompletion.model_validate(await self._exchange("model", turn.number, request, live))

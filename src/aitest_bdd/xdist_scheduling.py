@@ -1,17 +1,66 @@
 """pytest-xdist scheduling that keeps a test class on one worker and spreads everything else test by test.
 
 A `@pytest.mark.session` class is one conversation, run in order; split across workers it would lose
-its history.
+its history. Agent tests are long and mostly wait on the model, so a worker starts on tests as soon as it
+has collected, not once every worker has: on a busy machine the first workers are ready seconds before
+the last ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import pytest
+from xdist.report import report_collection_diff
 from xdist.scheduler import LoadScopeScheduling
 from xdist.workermanage import WorkerController
+
+# Tests a worker holds: the one it runs, the next (a worker runs a test only once it knows the next one),
+# and one more to cover the round trip to the controller.
+QUEUED_PER_WORKER = 3
 
 
 class ClassScheduling(LoadScopeScheduling):
     """Each test class is one unit of work; each other test is its own."""
+
+    @property
+    def collection_is_completed(self) -> bool:
+        """True once any worker has collected: it can start while the others are still starting."""
+        return bool(self.registered_collections)
+
+    def add_node_collection(self, node: WorkerController, collection: Sequence[str]) -> None:
+        """Take a worker's collection; one that differs from the first fails the run and gets no tests."""
+        collection = list(collection)
+        if self.collection is not None and collection != self.collection:
+            first = next(iter(self.registered_collections))
+            message = report_collection_diff(self.collection, collection, first.gateway.id, node.gateway.id)
+            self.log(message)
+            report = pytest.CollectReport(nodeid=node.gateway.id, outcome="failed", longrepr=message, result=[])
+            self.config.hook.pytest_collectreport(report=report)
+            node.shutdown()
+            return
+        self.registered_collections[node] = collection
+
+    def schedule(self) -> None:
+        """Build the work queue from the first collection, then feed every worker that has collected."""
+        if self.collection is None:
+            self.collection = next(iter(self.registered_collections.values()))
+            units: dict[str, dict[str, bool]] = {}
+            for nodeid in self.collection:
+                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            ordered = sorted(units.items(), key=lambda unit: -len(unit[1]))
+            self.workqueue.update(ordered if self.config.option.loadscopereorder else units.items())
+        for node in [node for node in self.registered_collections if node in self.assigned_work]:
+            self._reschedule(node)
+
+    def _reschedule(self, node: WorkerController) -> None:
+        if node.shutting_down:
+            return
+        if not self.workqueue:
+            node.shutdown()
+            return
+        while self.workqueue and self._pending_of(self.assigned_work[node]) < QUEUED_PER_WORKER:
+            self._assign_work_unit(node)
 
     def _split_scope(self, nodeid: str) -> str:
         path, *names = nodeid.split("::")
@@ -25,6 +74,7 @@ class ClassScheduling(LoadScopeScheduling):
         (Requeueing that one too would crash worker after worker.)
         """
         workload = self.assigned_work.pop(node)
+        self.registered_collections.pop(node, None)
         unfinished = [
             (scope, [nodeid for nodeid, done in unit.items() if not done]) for scope, unit in workload.items()
         ]
@@ -36,6 +86,6 @@ class ClassScheduling(LoadScopeScheduling):
             remaining = {nodeid: False for nodeid in nodeids if nodeid != crashed}
             if remaining:
                 self.workqueue[scope] = remaining
-        for other in self.assigned_work:
+        for other in self.registered_collections:
             self._reschedule(other)
         return crashed

@@ -6,11 +6,15 @@ of the scenario, or `in turn N`: that turn.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from ..scope import Scope
-from ..session import AgentSession
 from ..transcript import format_turns
+
+if TYPE_CHECKING:
+    from ..session import AgentSession
 
 
 def fail(problem: str, session: AgentSession, scope: Scope | None = None) -> None:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 from pytest_bdd import given, parsers, when
 
 from ..agents import start_session
-from ..session import AgentSession
 from ..transcript import format_turn
 
-
-@given(parsers.re(r'the agent "(?P<name>[^"]*)"'), target_fixture="aitest_session")
-def the_agent(request: pytest.FixtureRequest, name: str) -> AgentSession:
-    return start_session(request, name)
+if TYPE_CHECKING:
+    from ..session import AgentSession
 
 
-@given(parsers.re(r'the agent "(?P<name>[^"]*)" using model "(?P<model>[^"]*)"'), target_fixture="aitest_session")
-def the_agent_using_model(request: pytest.FixtureRequest, name: str, model: str) -> AgentSession:
-    return start_session(request, name, model=model)
+@given(parsers.re(r'the agent "(?P<name>[^"]*)"'))
+def the_agent(request: pytest.FixtureRequest, name: str) -> None:
+    start_session(request, name)
+
+
+@given(parsers.re(r'the agent "(?P<name>[^"]*)" using model "(?P<model>[^"]*)"'))
+def the_agent_using_model(request: pytest.FixtureRequest, name: str, model: str) -> None:
+    start_session(request, name, model=model)
 
 
 @when(parsers.re(r'the user says "(?P<message>.*)"'))

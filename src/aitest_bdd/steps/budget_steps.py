@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pytest_bdd import parsers, then
 
 from ..records import Usage
-from ..session import AgentSession
 from . import fail
+
+if TYPE_CHECKING:
+    from ..session import AgentSession
 
 NUMBER = r"(?P<limit>\d+(?:\.\d+)?)"
 

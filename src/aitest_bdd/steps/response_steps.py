@@ -6,6 +6,7 @@ Text comparisons ignore case.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pytest
 from pytest_bdd import parsers, then
@@ -14,8 +15,10 @@ from ..config import ConfigError, Provider
 from ..judge import CLARIFICATION, NO_JUDGE, JudgeError, judge_provider
 from ..recording import RecordingMismatch
 from ..records import Judgement
-from ..session import AgentSession
 from . import fail, listed
+
+if TYPE_CHECKING:
+    from ..session import AgentSession
 
 TEXT = r'"(?P<text>[^"]*)"'
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from pytest_bdd import parsers, then
 
 from ..matching import mismatches
 from ..records import ToolCall
 from ..scope import SCOPE, Scope, scope_of
-from ..session import AgentSession
 from . import fail, listed
+
+if TYPE_CHECKING:
+    from ..session import AgentSession
 
 TOOL = r'"(?P<tool>[^"]*)"'
 COUNT_WORDS = {"once": 1, "twice": 2}

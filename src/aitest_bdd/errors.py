@@ -1,0 +1,11 @@
+"""Errors a turn or a session can end with, kept apart from the modules that need the heavy SDKs."""
+
+from __future__ import annotations
+
+
+class TurnError(RuntimeError):
+    """A turn that could not finish; the message says why."""
+
+
+class ToolServerError(RuntimeError):
+    """An MCP server that could not start, crashed, or did not answer in time."""
