@@ -1,11 +1,13 @@
-"""Start-up cost: from `pytest` start to the first turn, imports, and MCP server start/stop per scenario.
+"""Start-up cost: from `pytest` start to the first turn, imports, and the per-scenario cost of sessions and MCP servers.
 
 1. Runs `pytest features/weather.feature` N times in a subprocess with a small timestamp plugin
    (`_startup_plugin.py`) and prints the median time from spawning pytest to each milestone.
-2. Times imports in fresh interpreters (median of N): pytest, the plugin, the SDKs, the banking server module.
-3. Opens and closes the banking MCP server (stdio) N times through the plugin's toolbox on one Runtime
-   (open = spawn, initialize, list_tools; close = stdin closed until the process is gone), as shipped
-   and with two fixes simulated: the package's `__init__` skipped, and the interpreter teardown skipped.
+2. Times imports in fresh interpreters (median of N): pytest, pytest-bdd, the SDKs, the plugin's modules
+   and the banking server module, and which SDKs (openai, mcp) each import loads.
+3. Opens and closes an AgentSession with no MCP server (its model client goes over the run's shared HTTP
+   pool, which the first open creates), then the banking MCP server (stdio) N times through the plugin's
+   toolbox on one Runtime (open = spawn, initialize, list_tools; close = stdin closed until the process
+   is gone).
 
 Run: `python benchmarks/startup.py [--runs 5] [--servers 10] [--parts pytest imports servers]`.
 """
@@ -13,9 +15,9 @@ Run: `python benchmarks/startup.py [--runs 5] [--servers 10] [--parts pytest imp
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import ssl
 import statistics
 import subprocess
 import sys
@@ -23,11 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx2
-import openai
 from _common import REPO_ROOT, banking_agent, banking_server, machine
 
-from aitest_bdd import AgentSession, MCPServer
+from aitest_bdd import Agent, AgentSession, MCPServer
 from aitest_bdd.runtime import Runtime
 from aitest_bdd.toolbox import open_toolbox
 
@@ -54,23 +54,16 @@ IMPORTS = (
     ("import mcp.server.mcpserver", "import mcp.server.mcpserver"),
     ("import aitest_bdd", "import aitest_bdd"),
     ("import aitest_bdd.plugin", "import aitest_bdd.plugin"),
+    ("import aitest_bdd.session", "import aitest_bdd.session"),
+    ("import aitest_bdd.mcp_client", "import aitest_bdd.mcp_client"),
     ("import banking server module", "import aitest_bdd.testing.servers.banking"),
 )
+SDKS = ("openai", "mcp")
+SDK_PROBE = f"import sys\nprint(' '.join(name for name in {SDKS!r} if name in sys.modules) or '-')"
 
 
 # live: model and MCP server for real; replay: from features/recordings, no MCP server.
 MODES = {"live": ["--aitest-record", "live"], "replay": ["--aitest-record", "none"]}
-# Start the banking server without running aitest_bdd/__init__.py (which imports openai and the MCP client),
-# to show what a lazy package __init__ would save on each MCP server start; the second also skips the
-# interpreter's teardown once stdin closes (os._exit), to show what that would save on each close.
-LAZY_PACKAGE_LAUNCH = (
-    "import importlib.util, os, runpy, sys, types\n"
-    "package = types.ModuleType('aitest_bdd')\n"
-    "package.__path__ = list(importlib.util.find_spec('aitest_bdd').submodule_search_locations)\n"
-    "sys.modules['aitest_bdd'] = package\n"
-    "runpy.run_module('aitest_bdd.testing.servers.banking', run_name='__main__')\n"
-)
-FAST_EXIT_LAUNCH = LAZY_PACKAGE_LAUNCH + "sys.stdout.flush()\nos._exit(0)\n"
 
 
 def pytest_run_marks(mode: str) -> dict[str, float]:
@@ -103,21 +96,31 @@ def print_pytest_runs(mode: str, runs: int) -> None:
         previous = at
 
 
-def import_seconds(statement: str, runs: int) -> float:
-    """Median wall time of a fresh interpreter running `statement`."""
-    times = []
+def import_seconds(statement: str, runs: int) -> tuple[float, str]:
+    """Median wall time of a fresh interpreter running `statement`, and the SDKs it had loaded."""
+    times, loaded = [], ""
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], check=True, cwd=REPO_ROOT, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", f"{statement}\n{SDK_PROBE}"],
+            check=True,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        loaded = done.stdout.strip()
+    return statistics.median(times), loaded
 
 
 def print_imports(runs: int) -> None:
-    """Median cost of each import, in a fresh interpreter."""
-    print(f"fresh interpreter, median of {runs}, seconds (includes interpreter start):")
+    """Median cost of each import, in a fresh interpreter, and the SDKs it loads."""
+    print(f"fresh interpreter, median of {runs} (times include the interpreter's start):")
+    print(f"  {'':50}{'seconds':>8}  SDKs loaded")
     for label, statement in IMPORTS:
-        print(f"  {label:<50}{import_seconds(statement, runs):8.3f}")
+        seconds, loaded = import_seconds(statement, runs)
+        print(f"  {label:<50}{seconds:8.3f}  {loaded}")
 
 
 async def _open_close(server: MCPServer, timings: list[tuple[float, float]]) -> None:
@@ -129,73 +132,51 @@ async def _open_close(server: MCPServer, timings: list[tuple[float, float]]) -> 
     timings.append((opened - started, time.perf_counter() - opened))
 
 
-def server_cycles(runtime: Runtime, servers: dict[str, MCPServer], count: int) -> dict[str, list[tuple[float, float]]]:
-    """`count` timed open/close cycles of each server, interleaved (so load changes hit all), after a warm-up."""
-    timings: dict[str, list[tuple[float, float]]] = {label: [] for label in servers}
-    for server in servers.values():
-        runtime.call(_open_close, server, [])
+def server_cycles(runtime: Runtime, server: MCPServer, count: int) -> list[tuple[float, float]]:
+    """`count` timed open/close cycles of `server`, after a warm-up cycle."""
+    runtime.call(_open_close, server, [])
+    timings: list[tuple[float, float]] = []
     for _ in range(count):
-        for label, server in servers.items():
-            runtime.call(_open_close, server, timings[label])
+        runtime.call(_open_close, server, timings)
     return timings
 
 
 def print_server_starts(count: int) -> None:
-    """Median and max of `count` open/close cycles of the banking MCP server, as shipped and with a lazy package."""
+    """Median and max of `count` open/close cycles of the banking MCP server."""
     runtime = Runtime()
-    variants = {
-        "as shipped": banking_server(),
-        "lazy aitest_bdd/__init__ (simulated)": MCPServer(command=[sys.executable, "-c", LAZY_PACKAGE_LAUNCH]),
-        "lazy __init__ + os._exit on EOF (sim.)": MCPServer(command=[sys.executable, "-c", FAST_EXIT_LAUNCH]),
-    }
-    timings = server_cycles(runtime, variants, count)
+    cycles = server_cycles(runtime, banking_server(), count)
     runtime.close()
-    print(f"banking MCP server over stdio, {count} open/close cycles each, seconds:")
-    print(f"  {'':38}{'open median':>12}{'open max':>10}{'close median':>14}{'close max':>10}")
-    for label, cycles in timings.items():
-        opens, closes = [t[0] for t in cycles], [t[1] for t in cycles]
-        figures = (statistics.median(opens), max(opens), statistics.median(closes), max(closes))
-        print(f"  {label:<38}{figures[0]:12.3f}{figures[1]:10.3f}{figures[2]:14.3f}{figures[3]:10.3f}")
-
-
-def print_session_opens(count: int) -> None:
-    """Median cost of opening and closing an AgentSession whose agent has no MCP server (model client only)."""
-    runtime = Runtime()
-    agent = banking_agent("http://127.0.0.1:9/v1", with_server=False)
-    timings = []
-    for _ in range(count + 1):
-        started = time.perf_counter()
-        session = AgentSession(agent, runtime)
-        session.open()
-        opened = time.perf_counter()
-        session.close()
-        timings.append((opened - started, time.perf_counter() - opened))
-    runtime.close()
-    opens, closes = [t[0] * 1000 for t in timings[1:]], [t[1] * 1000 for t in timings[1:]]
+    opens, closes = [t[0] for t in cycles], [t[1] for t in cycles]
     print(
-        f"AgentSession with no MCP server, {count} open/close cycles, ms: open median {statistics.median(opens):.2f}"
-        f" (max {max(opens):.2f}), close median {statistics.median(closes):.2f}"
+        f"banking MCP server over stdio, {count} open/close cycles, seconds: open median {statistics.median(opens):.3f}"
+        f" (max {max(opens):.3f}), close median {statistics.median(closes):.3f} (max {max(closes):.3f})"
     )
 
 
-def print_client_costs(count: int) -> None:
-    """What one AsyncOpenAI client costs to create: its own HTTP client (and TLS context), or a shared one."""
-    shared = httpx2.AsyncClient()
-    makers = {
-        "AsyncOpenAI(...), as make_client does": lambda: openai.AsyncOpenAI(
-            api_key="x", base_url="http://127.0.0.1:9/v1"
-        ),
-        "AsyncOpenAI(..., http_client=shared)": lambda: openai.AsyncOpenAI(
-            api_key="x", base_url="http://127.0.0.1:9/v1", http_client=shared
-        ),
-        "ssl.create_default_context()": ssl.create_default_context,
-    }
-    for label, make in makers.items():
-        make()
-        started = time.perf_counter()
-        for _ in range(count):
-            make()
-        print(f"  {label:<44}{(time.perf_counter() - started) * 1000 / count:8.2f} ms each")
+def session_cycle(runtime: Runtime, agent: Agent) -> tuple[float, float]:
+    """Seconds to open an AgentSession for `agent`, and to close it."""
+    started = time.perf_counter()
+    session = AgentSession(agent, runtime)
+    session.open()
+    opened = time.perf_counter()
+    session.close()
+    return opened - started, time.perf_counter() - opened
+
+
+def print_session_opens(count: int) -> None:
+    """Cost of opening and closing an AgentSession whose agent has no MCP server (model client only)."""
+    runtime = Runtime()
+    runtime.call(asyncio.sleep, 0)
+    agent = banking_agent("http://127.0.0.1:9/v1", with_server=False)
+    first = session_cycle(runtime, agent)
+    timings = [session_cycle(runtime, agent) for _ in range(count)]
+    runtime.close()
+    opens, closes = [t[0] * 1000 for t in timings], [t[1] * 1000 for t in timings]
+    print(f"AgentSession with no MCP server, ms: first open {first[0] * 1000:.2f} (creates the run's HTTP pool)")
+    print(
+        f"  then {count} open/close cycles: open median {statistics.median(opens):.2f} (max {max(opens):.2f}),"
+        f" close median {statistics.median(closes):.2f}"
+    )
 
 
 def main() -> None:
@@ -214,7 +195,6 @@ def main() -> None:
         print()
     if "servers" in args.parts:
         print_session_opens(args.servers * 2)
-        print_client_costs(args.servers * 2)
         print_server_starts(args.servers)
 
 

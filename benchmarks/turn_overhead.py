@@ -3,18 +3,21 @@
 Every repetition opens one AgentSession (one real banking MCP server over stdio) and runs N conversations
 on it; between conversations the session's history and record are reset, so each conversation starts
 from the system prompt while the MCP server stays up. One Runtime (event loop thread) serves the whole
-run, as in a pytest run. Per turn it reports:
+run, as in a pytest run, and its shared HTTP pool carries every model request to the scripted server
+(HTTP/1.1 keep-alive). Per turn it reports:
 
 - wall: `session.say()` as the caller sees it (includes the hop to the runtime's loop thread);
-- model: the model calls as the plugin times them (`ModelCall.duration_ms`: SDK call, HTTP, parsing);
-- http: the same requests at the HTTP transport (request sent to response body read);
+- model: the model calls as the plugin times them (`ModelCall.duration_ms`: the SDK's `client.post`,
+  HTTP, and parsing the reply into a `ChatCompletion`);
+- http: the same requests at the shared pool's transport (request sent to response body read);
 - server: the scripted server's own handling (`_handle_chat`: routing, rendering, JSON);
 - mcp: MCP round trips (`ToolCall.duration_ms`);
-- overhead: wall - model - mcp, the plugin's own cost; sdk: model - http, the OpenAI SDK's cost.
+- overhead: wall - model - mcp, the plugin's own cost; sdk: model - http, the client-side cost of a request.
 
-Then it times the OpenAI SDK alone (a mock transport, no network) for growing conversation histories, as
-the plugin calls it and with the already-JSON payload sent through `client.post`, and profiles one
-repetition on the loop thread (cProfile, or pyinstrument with --profiler).
+Then it compares the two request paths alone (a mock transport, no network) for growing conversation
+histories: the SDK's typed `chat.completions.create()`, and the JSON body sent through
+`client.post(..., cast_to=object)` and validated as a `ChatCompletion`, as the session sends it. Last, it
+profiles one repetition on the loop thread (cProfile, or pyinstrument with --profiler).
 
 Run: `python benchmarks/turn_overhead.py [--reps 5] [--conversations 50] [--profiler cprofile]`.
 """
@@ -37,8 +40,8 @@ from _common import BANKING_TURNS, banking_agent, banking_script, machine, summa
 from openai.types.chat import ChatCompletion
 
 from aitest_bdd import AgentSession, Conversation
+from aitest_bdd.providers import shared_http_client
 from aitest_bdd.runtime import Runtime
-from aitest_bdd.testing import scripted_model
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
 
@@ -58,7 +61,7 @@ class TimedModelServer(ScriptedModelServer):
 
 
 class TimingTransport(httpx2.AsyncBaseTransport):
-    """Wraps the OpenAI client's transport: time from sending a request to having read its body."""
+    """Wraps the shared HTTP pool's transport: time from sending a request to having read its body."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, log: list[float]) -> None:
         self.inner = inner
@@ -99,10 +102,10 @@ class TurnSample:
         return self.wall - self.turn
 
 
-def instrument(session: AgentSession) -> list[float]:
-    """Put a timing transport under the session's OpenAI client; return its log."""
+def instrument(runtime: Runtime) -> list[float]:
+    """Put a timing transport under the run's shared HTTP pool, which every session posts through; return its log."""
     log: list[float] = []
-    http_client = session._client._client  # type: ignore[union-attr]
+    http_client = shared_http_client(runtime)
     http_client._transport = TimingTransport(http_client._transport, log)
     return log
 
@@ -136,11 +139,12 @@ def run_conversation(session: AgentSession, http_log: list[float], server: Timed
     return samples
 
 
-def run_repetition(runtime: Runtime, server: TimedModelServer, conversations: int) -> list[TurnSample]:
+def run_repetition(
+    runtime: Runtime, server: TimedModelServer, http_log: list[float], conversations: int
+) -> list[TurnSample]:
     """Open one session, run `conversations` conversations on it, close it."""
     session = AgentSession(banking_agent(server.base_url), runtime)
     session.open()
-    http_log = instrument(session)
     samples: list[TurnSample] = []
     try:
         for _ in range(conversations):
@@ -191,13 +195,14 @@ async def _time_calls(call: Any, repeats: int) -> float:
     return (time.perf_counter() - started) * 1000 / repeats
 
 
-async def sdk_cost(sample: list[dict[str, Any]], tools: list[dict[str, Any]], repeats: int) -> None:
-    """Print the SDK's cost per request on a mock transport, by history length."""
+async def request_paths(sample: list[dict[str, Any]], tools: list[dict[str, Any]], repeats: int) -> None:
+    """Print the cost per request of `create()` and of the session's `client.post` path, on a mock transport."""
     transport = httpx2.MockTransport(lambda _request: httpx2.Response(200, json=CANNED_REPLY))
     client = openai.AsyncOpenAI(
         api_key="unused", base_url="http://127.0.0.1:9/v1", http_client=httpx2.AsyncClient(transport=transport)
     )
-    print("OpenAI SDK alone, mock transport: ms per request   messages  create()  client.post  json.dumps")
+    print("request paths, mock transport (no network): ms per request")
+    print(f"  {'':40}{'messages':>8}{'create()':>11}{'post':>11}{'json.dumps':>11}")
     for turns in (0, 2, 5, 10, 20):
         messages = history_of(sample, turns)
         body = {"model": "m", "messages": messages, "tools": tools, "tool_choice": "auto"}
@@ -206,31 +211,16 @@ async def sdk_cost(sample: list[dict[str, Any]], tools: list[dict[str, Any]], re
             return await client.chat.completions.create(model="m", messages=messages, tools=tools, tool_choice="auto")
 
         async def post(body: dict[str, Any] = body) -> Any:
-            return await client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            return ChatCompletion.model_validate(await client.post("/chat/completions", body=body, cast_to=object))
 
         async def dumps(body: dict[str, Any] = body) -> Any:
             return json.dumps(body)
 
         timings = [await _time_calls(call, repeats) for call in (create, post, dumps)]
-        print(f"  history of {turns:2d} turns {'':22}{len(messages):8d}" + "".join(f"{t:10.3f}" for t in timings))
+        print(f"  history of {turns:2d} turns {'':20}{len(messages):8d}" + "".join(f"{t:11.3f}" for t in timings))
+    print("  create(): chat.completions.create(), the SDK's typed transform of every message;")
+    print("  post: client.post(cast_to=object) + ChatCompletion.model_validate, as the session sends requests")
     await client.close()
-
-
-def keepalive_samples(runtime: Runtime, script: Script, conversations: int) -> list[TurnSample]:
-    """One repetition on a scripted server whose handler keeps connections open (HTTP/1.1), for comparison.
-
-    The shipped handler speaks HTTP/1.0, so every request opens a TCP connection and a server thread.
-    Keep-alive alone is slower (headers and body go out in two writes: Nagle meets delayed ACK), so
-    TCP_NODELAY is set too.
-    """
-    handler = scripted_model._Handler
-    shipped = handler.protocol_version, handler.disable_nagle_algorithm
-    handler.protocol_version, handler.disable_nagle_algorithm = "HTTP/1.1", True
-    try:
-        with TimedModelServer(script) as server:
-            return run_repetition(runtime, server, conversations)
-    finally:
-        handler.protocol_version, handler.disable_nagle_algorithm = shipped
 
 
 def print_samples(samples: list[TurnSample]) -> None:
@@ -240,13 +230,18 @@ def print_samples(samples: list[TurnSample]) -> None:
         print(f"  {name:<34}{summary([getattr(sample, name) for sample in samples])}")
 
 
+PACKAGES = ("aitest_bdd", "openai", "httpx2", "httpcore2", "mcp_types", "mcp", "jsonschema", "pydantic", "anyio", "h11")
+
+
 def package_of(filename: str) -> str:
     """The package a profiled function belongs to, for the per-package totals."""
-    for marker in ("aitest_bdd", "openai", "httpx2", "httpcore", "mcp_types", "mcp", "pydantic", "anyio", "h11"):
+    for marker in PACKAGES:
         if f"/{marker}/" in filename:
             return marker
     if "asyncio" in filename or "selectors" in filename:
         return "asyncio"
+    if "/site-packages/" in filename:
+        return "other"
     return "stdlib/builtins" if filename.startswith(("~", "<")) or "/lib/python" in filename else "other"
 
 
@@ -279,29 +274,31 @@ def print_cprofile(profiler: cProfile.Profile, turns: int) -> None:
 
 
 def print_pyinstrument(sampler: Any) -> None:
-    """The call tree (with the OpenAI SDK's request-building frames shown) and the flat self-time top 20."""
+    """The call tree (with the OpenAI SDK's request frames shown) and the flat self-time top 20."""
     from pyinstrument.renderers import ConsoleRenderer
 
-    shown = {"show_regex": r".*(_transform|_base_client|session|toolbox)\.py.*", "filter_threshold": 0.02}
+    shown = {"show_regex": r".*(_base_client|session|toolbox|mcp_client)\.py.*", "filter_threshold": 0.02}
     print(sampler.output(ConsoleRenderer(processor_options=shown))[:7000])
     flat = sampler.output(ConsoleRenderer(flat=True, flat_time="self"))
     print("\n".join(flat.splitlines()[:28]))
 
 
-def profile_repetition(runtime: Runtime, server: TimedModelServer, conversations: int, profiler_name: str) -> None:
+def profile_repetition(
+    runtime: Runtime, server: TimedModelServer, http_log: list[float], conversations: int, profiler_name: str
+) -> None:
     """Run one repetition with a profiler on the runtime's loop thread and print its findings."""
     if profiler_name == "pyinstrument":
         from pyinstrument import Profiler
 
         sampler = Profiler(interval=0.0002, async_mode="disabled")
         runtime.call(_in_loop, sampler.start)
-        run_repetition(runtime, server, conversations)
+        run_repetition(runtime, server, http_log, conversations)
         runtime.call(_in_loop, sampler.stop)
         print_pyinstrument(sampler)
         return
     profiler = cProfile.Profile()
     runtime.call(_in_loop, profiler.enable)
-    run_repetition(runtime, server, conversations)
+    run_repetition(runtime, server, http_log, conversations)
     runtime.call(_in_loop, profiler.disable)
     print_cprofile(profiler, conversations * len(BANKING_TURNS))
 
@@ -320,26 +317,23 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}")
     runtime = Runtime()
+    http_log = instrument(runtime)
     with TimedModelServer(Script.model_validate(banking_script(latency_ms=0))) as server:
-        run_repetition(runtime, server, 5)  # warm-up: imports, first connections
+        run_repetition(runtime, server, http_log, 5)  # warm-up: imports, first connections
         samples: list[TurnSample] = []
         for _ in range(args.reps):
-            samples.extend(run_repetition(runtime, server, args.conversations))
+            samples.extend(run_repetition(runtime, server, http_log, args.conversations))
         print(
             f"{args.reps} repetitions x {args.conversations} conversations x {len(BANKING_TURNS)} turns, "
             "2 model calls and 2 tool calls per turn"
         )
         print_samples(samples)
-        keepalive = keepalive_samples(runtime, server.script, args.conversations)
-        print("same, scripted server with keep-alive and TCP_NODELAY (simulated, not as shipped):")
-        for name in ("wall", "model", "http", "overhead"):
-            print(f"  {name:<34}{summary([getattr(sample, name) for sample in keepalive])}")
         sample, tools = conversation_sample(runtime, server.base_url)
         print()
-        asyncio.run(sdk_cost(sample, tools, repeats=30))
+        asyncio.run(request_paths(sample, tools, repeats=30))
         if args.profiler != "none":
             print(f"\nprofile of one repetition ({args.conversations} conversations), loop thread, {args.profiler}:")
-            profile_repetition(runtime, server, args.conversations, args.profiler)
+            profile_repetition(runtime, server, http_log, args.conversations, args.profiler)
     runtime.close()
 
 
