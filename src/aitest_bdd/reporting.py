@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -66,13 +68,14 @@ class Tally:
 class ResultsCollector:
     """Gathers test records from reports (local or from xdist workers) and writes the outputs.
 
-    The records are kept only when an output is asked for; otherwise each is counted and let go.
+    The records are kept only when an output is asked for, as compressed JSON until the outputs are
+    written (a tenth of their size as objects); otherwise each is counted and let go.
     """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.targets = {name: target for name in ("json", "report", "md") if (target := _target(config, name))}
-        self.results: dict[str, TestResult] = {}
+        self._records: dict[str, bytes] = {}
         self._tallies: dict[str, Tally] = {}
         self._session_of: dict[str, str] = {}
         self._sessions: dict[str, tuple[str, int]] = {}
@@ -85,7 +88,7 @@ class ResultsCollector:
         delattr(report, REPORT_ATTRIBUTE)
         result = TestResult.model_validate(data)
         if self.targets:
-            self.results[report.nodeid] = result
+            self._records[report.nodeid] = zlib.compress(json.dumps(data).encode(), level=1)
         self._tallies[report.nodeid] = Tally.of(result.conversations)
         if result.kind == "python" and result.session:
             self._session_of[report.nodeid] = result.session
@@ -94,7 +97,8 @@ class ResultsCollector:
                 self._sessions[result.session] = (report.nodeid, result.turn_count)
 
     def run_results(self) -> RunResults:
-        return RunResults(tool_version=package_version(), tests=list(self.results.values()))
+        tests = [TestResult.model_validate_json(zlib.decompress(record)) for record in self._records.values()]
+        return RunResults(tool_version=package_version(), tests=tests)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
