@@ -10,7 +10,7 @@ Variants:
   so the model latency per scenario is the same;
 - `http-mcp` (only with `--variants`): one banking server over streamable HTTP on 127.0.0.1, started once
   by this script; every scenario connects to it (real tool calls, no process start per scenario);
-- `mcp-run` (only with `--variants`): the stdio banking server with `MCPServer(scope="run")`, one server
+- `mcp-run`: the stdio banking server with `MCPServer(scope="run")`, one server
   per pytest process (per xdist worker) shared by its scenarios.
 
 Then `no-mcp/0ms` runs the no-mcp variant on a model with no latency: the cost of pytest, xdist workers
@@ -18,6 +18,10 @@ and the plugin alone at each -n (skip it with --no-floor).
 
 For every run it prints the wall time, the speed-up over -n 0, and the CPU seconds used by pytest, its
 workers and their MCP servers (with 2 cores, CPU seconds / 2 is a floor on the wall time).
+
+With PYTHONDONTWRITEBYTECODE=1 (set on some CI machines and in many container images), pytest cannot cache
+the assertion rewriting of plugin modules, so every process (each xdist worker) redoes it. `--write-bytecode`
+runs pytest without that setting, after a warm-up run that writes the caches.
 
 Run: `python benchmarks/xdist_scaling.py [--scenarios 64] [--latency-ms 200] [--workers 0 4 8]`.
 """
@@ -56,9 +60,8 @@ def aitest_agents():
         Agent(name="mcp", provider=provider, mcp_servers=[banking], system_prompt="You are a banking assistant."),
         Agent(name="no-mcp", provider=provider, system_prompt="You are a banking assistant."),
     ]
-    if "scope" in MCPServer.model_fields:
-        pooled = banking.model_copy(update={"scope": "run"})
-        agents.append(Agent(name="mcp-run", provider=provider, mcp_servers=[pooled]))
+    pooled = banking.model_copy(update={"scope": "run"})
+    agents.append(Agent(name="mcp-run", provider=provider, mcp_servers=[pooled]))
     if os.environ.get("AITEST_BENCH_MCP_URL"):
         shared = MCPServer(name="banking", url=os.environ["AITEST_BENCH_MCP_URL"])
         agents.append(Agent(name="http-mcp", provider=provider, mcp_servers=[shared]))
@@ -108,7 +111,7 @@ def run_pytest(root: Path, env: dict[str, str], variant: str, workers: int) -> R
     """Run one variant's feature with `-n workers`; time it."""
     feature = f"{variant.replace('-', '_')}.feature"
     command = [sys.executable, "-m", "pytest", feature, "-n", str(workers), *PYTEST_ARGS]
-    env = {**os.environ, **env}
+    env = {name: value for name, value in {**os.environ, **env}.items() if value}
     cpu_before, started = children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     wall, cpu = time.perf_counter() - started, children_cpu() - cpu_before
@@ -143,10 +146,11 @@ def main() -> None:
     parser.add_argument("--scenarios", type=int, default=64)
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 4, 8])
-    parser.add_argument("--variants", nargs="+", default=["mcp", "no-mcp"], choices=VARIANTS)
+    parser.add_argument("--variants", nargs="+", default=["mcp", "no-mcp", "mcp-run"], choices=VARIANTS)
     parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the zero-latency no-mcp runs")
+    parser.add_argument("--write-bytecode", action="store_true", help="run pytest without PYTHONDONTWRITEBYTECODE")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
     replies = args.scenarios * len(BANKING_TURNS) * 2
     model_seconds = replies * args.latency_ms / 1000
     print(
@@ -161,6 +165,10 @@ def main() -> None:
         if "http-mcp" in args.variants:
             env["AITEST_BENCH_MCP_URL"] = floor_env["AITEST_BENCH_MCP_URL"] = stack.enter_context(http_banking_server())
         make_project(Path(tmp), args.scenarios)
+        if args.write_bytecode:
+            env["PYTHONDONTWRITEBYTECODE"] = floor_env["PYTHONDONTWRITEBYTECODE"] = ""
+            print("with bytecode caches (PYTHONDONTWRITEBYTECODE unset); warm-up run:", flush=True)
+            run_variant(Path(tmp), floor_env, args.variants[0], 0, "/warm-up")
         runs = [run_variant(Path(tmp), env, variant, workers) for variant in args.variants for workers in args.workers]
         if args.floor:
             runs += [run_variant(Path(tmp), floor_env, "no-mcp", workers, "/0ms") for workers in args.workers]
