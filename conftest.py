@@ -15,6 +15,7 @@ import pytest
 
 from aitest_bdd import Agent, MCPServer, Provider
 from aitest_bdd.agents import model_override
+from aitest_bdd.plugin import record_settings
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
 pytest_plugins = ["step_defs.banking_steps"]
@@ -64,10 +65,20 @@ def aitest_judge(demo_model_url: str | None, pytestconfig: pytest.Config) -> Pro
     return Provider(model=model) if model else None
 
 
+RECORDINGS_USE = {
+    "auto": "replayed from features/recordings/ where recorded; --aitest-record=all re-records",
+    "none": "replayed from features/recordings/ only",
+    "once": "recorded into features/recordings/ where no recording exists, replayed elsewhere",
+    "all": "recorded anew into features/recordings/",
+    "live": "live, without recordings",
+}
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if model_override(config):
         return f"example agents: real model {model_override(config)!r} (set its API key, e.g. OPENAI_API_KEY)"
+    mode = record_settings(config).mode.value
     return (
-        "example agents: scripted demo model (features/demo_model.json), replayed from features/recordings/ "
-        "where recorded; --aitest-record=all re-records, --aitest-model picks a real model"
+        f"example agents: scripted demo model (features/demo_model.json), {RECORDINGS_USE[mode]}; "
+        "--aitest-model picks a real model"
     )

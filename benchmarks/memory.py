@@ -4,7 +4,7 @@ A project is generated in a temporary directory with one feature of N scenarios,
 process (no xdist). Each scenario opens a session with the banking agent, says the three banking turns of
 `turn_overhead.py` (real tool calls) and closes it. To keep the run to a few minutes, the MCP server is
 one banking server over streamable HTTP on 127.0.0.1 that every scenario connects to (`--mcp http`,
-default) rather than a stdio process per scenario (~1.5 s each); `--mcp none` gives the agent no server.
+default) rather than a stdio process per scenario (~0.6 s each); `--mcp none` gives the agent no server.
 The model is the scripted server, in this process, with no latency.
 
 A small plugin (`_memory_plugin.py`) samples VmRSS from /proc/self/status in the pytest process after

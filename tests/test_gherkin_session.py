@@ -222,7 +222,13 @@ def test_another_agent_in_a_started_conversation_fails_clearly(project) -> None:
     )
     result = project.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*already talks to agent 'banking'*give agent 'plain' a scenario of its own*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*conversation with agent 'banking' has started*talk to agent 'plain' in a scenario of its own*",
+            "*- failed step -*",
+            'switch.feature:5: Given the agent "plain"',
+        ]
+    )
     assert len(project.server.requests) == 2
 
 

@@ -63,8 +63,9 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     sessions = item.stash.setdefault(SESSIONS_KEY, [])
     if item.stash.get(IN_USE_KEY, False):
         pytest.fail(
-            f"this scenario already talks to agent {sessions[-1].agent.name!r}, and a scenario is one "
-            f"conversation: give agent {name!r} a scenario of its own",
+            f"this scenario's conversation with agent {sessions[-1].agent.name!r} has started, and a scenario "
+            f"is one conversation: talk to agent {name!r}{f' on model {model!r}' if model else ''} in a scenario "
+            "of its own",
             pytrace=False,
         )
     for unused in sessions:

@@ -205,7 +205,7 @@ def pytest_bdd_step_func_lookup_error(request, feature, scenario, step, exceptio
     message = (
         f'no step matches "{step.keyword} {step.name}" ({where}, scenario "{scenario.name}")'
         + (f"\nclosest steps:{hint}" if hint else "")
-        + "\nSee docs/steps.md for the step library, or define the step in step_defs/."
+        + "\nSee the step reference (steps.md in the aitest-bdd docs), or define the step in a step module."
     )
     finish_step(request, step, "undefined", message)
     pytest.fail(message, pytrace=False)

@@ -127,9 +127,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             result.message = _message(result, report) if report.failed else None
             result.duration_ms = report.duration * 1000
             result.conversations = [session.conversation for session in item.stash.get(SESSIONS_KEY, [])]
+            if report.failed:
+                _name_failed_step(result, report)
             setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
             item.user_properties.extend(junit_properties(result))
     return report
+
+
+def _name_failed_step(result: TestResult, report: pytest.TestReport) -> None:
+    """Add the failing Gherkin step, with its file and line, to what pytest prints about the failure."""
+    failed = next((step for step in result.steps if step.status in ("failed", "undefined")), None)
+    if failed is not None:
+        report.sections.append(("failed step", f"{result.file}:{failed.line}: {failed.keyword} {failed.text}"))
 
 
 def junit_properties(result: TestResult) -> list[tuple[str, str]]:
