@@ -40,3 +40,24 @@ def test_junit_properties_and_cucumber_json(project) -> None:
     cucumber = json.loads((project.pytester.path / "cucumber.json").read_text())
     steps = cucumber[0]["elements"][0]["steps"]
     assert [step["result"]["status"] for step in steps] == ["passed", "passed", "passed"]
+
+
+LATE_OUTPUT = """
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    config.option.aitest_json = "late.json"
+"""
+
+
+@pytest.mark.script(SCRIPT)
+def test_an_output_set_after_configure_is_still_written(project) -> None:
+    project.feature("ci", FEATURE)
+    project.pytester.makepyfile(late_output=LATE_OUTPUT)
+    project.pytester.syspathinsert()
+    result = project.run("-p", "late_output")
+    result.assert_outcomes(passed=1)
+    data = json.loads((project.pytester.path / "late.json").read_text())
+    assert [test["name"] for test in data["tests"]] == ["Balance"]

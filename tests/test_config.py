@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import httpx2
 import pytest
 from pydantic import ValidationError
 
 from aitest_bdd import Agent, ConfigError, MCPServer, Provider
-from aitest_bdd.providers import make_client, resolve
+from aitest_bdd.providers import make_client, resolve, shared_http_client
+from aitest_bdd.runtime import Runtime
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +92,17 @@ def test_invalid_configuration_is_refused() -> None:
     with pytest.raises(ValidationError, match="model must not be empty"):
         Provider(model=" ")
     assert "secret" not in repr(Provider(model="m", api_key="secret"))
+
+
+def test_the_shared_http_pool_keeps_no_cookies() -> None:
+    runtime = Runtime()
+    try:
+        pool = shared_http_client(runtime)
+        assert shared_http_client(runtime) is pool
+        request = httpx2.Request("POST", "https://proxy.example/v1/chat/completions")
+        response = httpx2.Response(200, headers={"Set-Cookie": "proxy_session=SECRET; Path=/"}, request=request)
+        pool.cookies.extract_cookies(response)
+        assert not pool.cookies, "a cookie set by one endpoint would reach every later request of the run"
+    finally:
+        runtime.close()
+    assert pool.is_closed

@@ -337,3 +337,16 @@ def test_unknown_path_is_404() -> None:
         urllib.request.urlopen(f"{server.base_url}/embeddings", timeout=10)
     assert excinfo.value.code == 404
     assert "unknown path" in json.loads(excinfo.value.read())["error"]["message"]
+
+
+def test_a_404_with_a_body_does_not_spoil_the_kept_alive_connection() -> None:
+    with serve(text_rule(".", "ok")) as (server, _):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        connection.request("POST", "/v1/embeddings", body=body, headers={"Content-Type": "application/json"})
+        assert connection.getresponse().status == 404
+        connection.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        assert json.loads(response.read())["choices"][0]["message"]["content"] == "ok"
+        connection.close()

@@ -42,15 +42,18 @@ def test_a_ready_worker_does_not_wait_for_a_slow_one(
     assert _workers(result) == {"gw0"}, "the tests waited for the worker that was still starting"
 
 
-def test_different_collections_fail_the_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("seconds", "delay"), [(0.5, 1), (0.05, 2)], ids=["during-the-run", "after-the-tests"])
+def test_different_collections_fail_the_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, seconds: float, delay: int
+) -> None:
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         monkeypatch.delenv(name, raising=False)
     pytester.makeconftest(
-        SLOW_SECOND_WORKER.replace("time.sleep(4)", "time.sleep(1)")
+        SLOW_SECOND_WORKER.replace("time.sleep(4)", f"time.sleep({delay})")
         + "\n\ndef pytest_collection_modifyitems(items):\n"
         + "    if os.environ.get('PYTEST_XDIST_WORKER') == 'gw1':\n        items.reverse()\n"
     )
-    pytester.makepyfile(test_quick=TESTS.format(seconds=0.5))
+    pytester.makepyfile(test_quick=TESTS.format(seconds=seconds))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*Different tests were collected between gw0 and gw1*"])

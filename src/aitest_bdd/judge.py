@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import Provider
 from .records import Judgement, Turn
@@ -53,8 +53,8 @@ def parse_verdict(text: str, model: str) -> tuple[bool, str]:
     return data["pass"], str(data.get("reasoning", ""))
 
 
-async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient) -> dict:
-    """The judge model's completion, as JSON data."""
+async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient) -> Any:
+    """The judge model's completion, as the JSON it sent."""
     import openai
 
     from .providers import describe_api_error, make_client

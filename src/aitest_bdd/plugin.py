@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
-import gc
 import inspect
 import re
 from pathlib import Path
@@ -87,10 +85,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "(each parametrized variant is its own session)",
     )
     config.stash[RUNTIME_KEY] = Runtime()
-    # At exit, skip the collector's last pass over the SDKs' large object graphs (~0.25 s per process,
-    # each xdist worker included). Unregistering first keeps one registration per process.
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
     config.stash[PRICES_KEY] = _load_prices(config)
     config.stash[RECORD_KEY] = _record_settings(config)
     config.stash[POOL_KEY] = ServerPool(config.stash[RUNTIME_KEY])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 
 import openai
@@ -57,8 +58,15 @@ def resolve(provider: Provider) -> ResolvedProvider:
 
 
 def shared_http_client(runtime: Runtime) -> httpx2.AsyncClient:
-    """The run's HTTP connection pool for model requests: sessions reuse its connections and TLS setup."""
-    return runtime.shared("model-http", openai.DefaultAsyncHttpxClient)
+    """The run's HTTP connection pool for model requests: sessions reuse its connections and TLS setup.
+
+    It keeps no cookies, so that nothing one endpoint sets reaches another session, test or endpoint.
+    """
+    return runtime.shared("model-http", _cookieless_http_client)
+
+
+def _cookieless_http_client() -> httpx2.AsyncClient:
+    return openai.DefaultAsyncHttpxClient(cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
 
 
 def make_client(provider: Provider, http_client: httpx2.AsyncClient | None = None) -> tuple[openai.AsyncOpenAI, str]:

@@ -74,7 +74,6 @@ class ResultsCollector:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.targets = {name: target for name in ("json", "report", "md") if (target := _target(config, name))}
         self._records: dict[str, bytes] = {}
         self._tallies: dict[str, Tally] = {}
         self._session_of: dict[str, str] = {}
@@ -96,17 +95,23 @@ class ResultsCollector:
             if held is None or result.turn_count >= held[1]:
                 self._sessions[result.session] = (report.nodeid, result.turn_count)
 
+    @property
+    def targets(self) -> dict[str, str]:
+        """The outputs asked for, by kind (read when needed: a conftest may set them after configure)."""
+        return {name: target for name in ("json", "report", "md") if (target := _target(self.config, name))}
+
     def run_results(self) -> RunResults:
         tests = [TestResult.model_validate_json(zlib.decompress(record)) for record in self._records.values()]
         return RunResults(tool_version=package_version(), tests=tests)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if hasattr(self.config, "workerinput") or not self.targets:
+        targets = self.targets
+        if hasattr(self.config, "workerinput") or not targets:
             return
         results = self.run_results()
         writers = {"json": write_json, "report": write_html, "md": write_markdown}
-        for name, target in self.targets.items():
+        for name, target in targets.items():
             path = Path(target)
             path.parent.mkdir(parents=True, exist_ok=True)
             writers[name](results, path)

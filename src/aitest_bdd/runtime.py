@@ -66,10 +66,10 @@ class Runtime:
         """Close the shared objects on the loop, then stop the loop thread."""
         with self._lock:
             shared, self._shared = list(self._shared.values()), {}
-            try:
-                if self._portal is not None:
-                    for resource in shared:
-                        self._portal.call(resource.aclose)
-            finally:
+        try:
+            for resource in shared:
+                self.portal.call(resource.aclose)
+        finally:
+            with self._lock:
                 self._stack.close()
                 self._portal = None

@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletion
 
 from .config import Agent, ConfigError, MCPServer, Provider
 from .errors import ToolServerError, TurnError
-from .judge import ask_judge, judge_messages, judgement_from
+from .judge import JudgeError, ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
 from .providers import (
     describe_api_error,
@@ -174,18 +174,25 @@ class AgentSession:
         turn = self.last_turn
         request = {"model": provider.model, "messages": judge_messages(criterion, self.turns)}
         started = time.perf_counter()
-        http_client = shared_http_client(self.runtime)
         data = await self._exchange(
-            "judge", turn.number, request, lambda: ask_judge(provider, request["messages"], http_client)
+            "judge",
+            turn.number,
+            request,
+            lambda: ask_judge(provider, request["messages"], shared_http_client(self.runtime)),
         )
-        completion = ChatCompletion.model_validate(data)
+        try:
+            completion = ChatCompletion.model_validate(data)
+        except ValueError as error:
+            raise JudgeError(
+                f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
+            ) from None
         verdict = judgement_from(criterion, provider.model, completion, (time.perf_counter() - started) * 1000)
         turn.judgements.append(verdict)
         return verdict
 
     async def _exchange(
-        self, kind: Kind, turn: int, request: dict[str, Any], live: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
+        self, kind: Kind, turn: int, request: dict[str, Any], live: Callable[[], Awaitable[Any]]
+    ) -> Any:
         """The response to `request`: replayed from the recording, or live (and recorded when recording)."""
         if self._player is not None and (kind != "tool" or not self._real_tools):
             return self._player.next(kind, turn, request).response
@@ -215,7 +222,7 @@ class AgentSession:
         if self._tools:
             body.update(tools=self._tools, tool_choice="auto")
 
-        async def live() -> dict[str, Any]:
+        async def live() -> Any:
             assert self._client is not None
             return await self._client.post("/chat/completions", body=body, cast_to=object)
 

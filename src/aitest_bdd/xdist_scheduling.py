@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from xdist.remote import Producer
 from xdist.report import report_collection_diff
 from xdist.scheduler import LoadScopeScheduling
 from xdist.workermanage import WorkerController
@@ -23,17 +24,30 @@ QUEUED_PER_WORKER = 3
 class ClassScheduling(LoadScopeScheduling):
     """Each test class is one unit of work; each other test is its own."""
 
+    def __init__(self, config: pytest.Config, log: Producer | None = None) -> None:
+        super().__init__(config, log)
+        self._settled: set[WorkerController] = set()
+        self._first_worker = ""
+
     @property
     def collection_is_completed(self) -> bool:
         """True once any worker has collected: it can start while the others are still starting."""
-        return bool(self.registered_collections)
+        return self.collection is not None
+
+    @property
+    def tests_finished(self) -> bool:
+        """Done once every test has run and every worker's collection has been checked (or the worker is gone)."""
+        return len(self._settled) >= self.numnodes and super().tests_finished
 
     def add_node_collection(self, node: WorkerController, collection: Sequence[str]) -> None:
         """Take a worker's collection; one that differs from the first fails the run and gets no tests."""
         collection = list(collection)
-        if self.collection is not None and collection != self.collection:
-            first = next(iter(self.registered_collections))
-            message = report_collection_diff(self.collection, collection, first.gateway.id, node.gateway.id)
+        self._settled.add(node)
+        if self.collection is None:
+            self._first_worker = node.gateway.id
+            self._queue_work(collection)
+        elif collection != self.collection:
+            message = report_collection_diff(self.collection, collection, self._first_worker, node.gateway.id)
             self.log(message)
             report = pytest.CollectReport(nodeid=node.gateway.id, outcome="failed", longrepr=message, result=[])
             self.config.hook.pytest_collectreport(report=report)
@@ -41,15 +55,17 @@ class ClassScheduling(LoadScopeScheduling):
             return
         self.registered_collections[node] = collection
 
+    def _queue_work(self, collection: list[str]) -> None:
+        """The work queue, from the first collection: test classes first (largest first), then single tests."""
+        self.collection = collection
+        units: dict[str, dict[str, bool]] = {}
+        for nodeid in collection:
+            units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+        ordered = sorted(units.items(), key=lambda unit: -len(unit[1]))
+        self.workqueue.update(ordered if self.config.option.loadscopereorder else units.items())
+
     def schedule(self) -> None:
-        """Build the work queue from the first collection, then feed every worker that has collected."""
-        if self.collection is None:
-            self.collection = next(iter(self.registered_collections.values()))
-            units: dict[str, dict[str, bool]] = {}
-            for nodeid in self.collection:
-                units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
-            ordered = sorted(units.items(), key=lambda unit: -len(unit[1]))
-            self.workqueue.update(ordered if self.config.option.loadscopereorder else units.items())
+        """Feed every worker that has collected."""
         for node in [node for node in self.registered_collections if node in self.assigned_work]:
             self._reschedule(node)
 
@@ -75,6 +91,7 @@ class ClassScheduling(LoadScopeScheduling):
         """
         workload = self.assigned_work.pop(node)
         self.registered_collections.pop(node, None)
+        self._settled.add(node)
         unfinished = [
             (scope, [nodeid for nodeid, done in unit.items() if not done]) for scope, unit in workload.items()
         ]

@@ -493,6 +493,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if self._route() not in _CHAT_PATHS:
+            self.close_connection = True  # the body is left unread, so the connection cannot carry another request
             self._send(self._not_found())
             return
         body = self._read_json_object()

@@ -33,7 +33,10 @@ def add_tools(server: MCPServer[Any], *functions: Callable[..., Any]) -> None:
 
 
 def run_stdio(server: MCPServer[Any]) -> NoReturn:
-    """Serve over stdio; once the client closes stdin, flush and exit at once, skipping interpreter teardown."""
+    """Serve over stdio; once the client closes stdin, flush and exit at once.
+
+    The exit skips interpreter teardown and atexit handlers: these example servers register none.
+    """
     server.run("stdio")
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
