@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -133,3 +134,11 @@ def project(pytester: pytest.Pytester, scripted_server: Any, request: pytest.Fix
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "script(data): the scripted model's script for the `project` fixture")
+
+
+@pytest.fixture
+def outside_xdist(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clear xdist's worker variables, so that an inner `pytest -n N` run starts its own workers even when
+    this suite itself runs under xdist."""
+    for name in [name for name in os.environ if name.startswith("PYTEST_XDIST")]:
+        monkeypatch.delenv(name)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
@@ -168,9 +167,8 @@ def test_report_is_written_when_the_run_is_interrupted(project) -> None:
 
 
 @pytest.mark.script(SCRIPT)
-def test_a_dead_xdist_worker_loses_only_its_scenario(project, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [name for name in os.environ if name.startswith("PYTEST_XDIST")]:
-        monkeypatch.delenv(name)  # when this suite itself runs under xdist
+@pytest.mark.usefixtures("outside_xdist")
+def test_a_dead_xdist_worker_loses_only_its_scenario(project) -> None:
     project.pytester.makeconftest(
         project.pytester.path.joinpath("conftest.py").read_text()
         + "\n\nimport os\nfrom pytest_bdd import when\n\n@when('the worker dies')\ndef die():\n    os._exit(3)\n"

@@ -30,11 +30,8 @@ def _workers(result: pytest.RunResult) -> set[str]:
     return {line.split("]")[0].split("[")[-1] for line in result.stdout.lines if "PASSED" in line and "[gw" in line}
 
 
-def test_a_ready_worker_does_not_wait_for_a_slow_one(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)  # when this suite itself runs under xdist
+@pytest.mark.usefixtures("outside_xdist")
+def test_a_ready_worker_does_not_wait_for_a_slow_one(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(SLOW_SECOND_WORKER)
     pytester.makepyfile(test_quick=TESTS.format(seconds=0.05))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-v")
@@ -42,12 +39,9 @@ def test_a_ready_worker_does_not_wait_for_a_slow_one(
     assert _workers(result) == {"gw0"}, "the tests waited for the worker that was still starting"
 
 
+@pytest.mark.usefixtures("outside_xdist")
 @pytest.mark.parametrize(("seconds", "delay"), [(0.5, 1), (0.05, 2)], ids=["during-the-run", "after-the-tests"])
-def test_different_collections_fail_the_run(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, seconds: float, delay: int
-) -> None:
-    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
-        monkeypatch.delenv(name, raising=False)
+def test_different_collections_fail_the_run(pytester: pytest.Pytester, seconds: float, delay: int) -> None:
     pytester.makeconftest(
         SLOW_SECOND_WORKER.replace("time.sleep(4)", f"time.sleep({delay})")
         + "\n\ndef pytest_collection_modifyitems(items):\n"
