@@ -24,6 +24,7 @@ SCRIPT = {
             ],
         },
         {"user": "garbage", "replies": [{"malformed_body": True}]},
+        {"user_regex": "garbled verdict", "replies": [{"malformed_body": True}]},
         {"user": "nothing", "replies": [{"no_choices": True}]},
         {
             "user": "loop forever",
@@ -40,9 +41,9 @@ HEALTHY = """
 """
 
 
-def run(project, feature: str) -> dict[str, dict]:
+def run(project, feature: str, *options: str) -> dict[str, dict]:
     project.feature("bad", "Feature: Bad input\n" + feature + HEALTHY)
-    result = project.run("--aitest-json", "results.json")
+    result = project.run("--aitest-json", "results.json", *options)
     tests = {t["name"]: t for t in json.loads((project.pytester.path / "results.json").read_text())["tests"]}
     assert tests["healthy"]["status"] == "passed", "a bad scenario must not break the others"
     return tests | {"_output": result.stdout.str()}
@@ -178,6 +179,22 @@ def test_unreadable_model_responses_fail_the_turn(project) -> None:
     assert "model 'scripted-default' sent a response that is not a chat completion" in tests["garbage"]["message"]
     assert "returned a response with no choices" in tests["no choices"]["message"]
     assert tests["garbage"]["conversations"][0]["turns"][0]["error"]
+
+
+@pytest.mark.script(SCRIPT)
+def test_an_unreadable_judge_answer_fails_its_step_while_recording(project) -> None:
+    tests = run(
+        project,
+        """
+  Scenario: garbled judge
+    Given the agent "plain"
+    When the user says "hello"
+    Then the response satisfies "garbled verdict"
+""",
+        "--aitest-record=all",
+    )
+    assert tests["garbled judge"]["status"] == "failed"
+    assert "the judge model 'judge' sent a response that is not a chat completion" in tests["garbled judge"]["message"]
 
 
 @pytest.mark.script(SCRIPT)

@@ -174,15 +174,15 @@ class AgentSession:
         turn = self.last_turn
         request = {"model": provider.model, "messages": judge_messages(criterion, self.turns)}
         started = time.perf_counter()
-        data = await self._exchange(
-            "judge",
-            turn.number,
-            request,
-            lambda: ask_judge(provider, request["messages"], shared_http_client(self.runtime)),
-        )
         try:
+            data = await self._exchange(
+                "judge",
+                turn.number,
+                request,
+                lambda: ask_judge(provider, request["messages"], shared_http_client(self.runtime)),
+            )
             completion = ChatCompletion.model_validate(data)
-        except ValueError as error:
+        except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
             raise JudgeError(
                 f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
             ) from None
