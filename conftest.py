@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from aitest_bdd import Agent, MCPServer, Provider
-from aitest_bdd.agents import model_override
-from aitest_bdd.plugin import record_settings
+from aitest_bdd.run.context import run_context
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
 pytest_plugins = ["step_defs.banking_steps"]
@@ -30,7 +29,7 @@ def example_server(name: str) -> MCPServer:
 @pytest.fixture(scope="session")
 def demo_model_url(pytestconfig: pytest.Config) -> Iterator[str | None]:
     """The scripted demo model's URL, or None when a real model was chosen."""
-    if model_override(pytestconfig):
+    if run_context(pytestconfig).model_override:
         yield None
         return
     with ScriptedModelServer(Script.load(DEMO_SCRIPT)) as server:
@@ -61,7 +60,7 @@ def aitest_judge(demo_model_url: str | None, pytestconfig: pytest.Config) -> Pro
     """The judge: the scripted demo model's judge rules, or the real judge (or agent) model."""
     if demo_model_url:
         return Provider(model="judge", base_url=demo_model_url)
-    model = pytestconfig.getoption("aitest_judge_model") or model_override(pytestconfig)
+    model = pytestconfig.getoption("aitest_judge_model") or run_context(pytestconfig).model_override
     return Provider(model=model) if model else None
 
 
@@ -75,9 +74,10 @@ RECORDINGS_USE = {
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    if model_override(config):
-        return f"example agents: real model {model_override(config)!r} (set its API key, e.g. OPENAI_API_KEY)"
-    mode = record_settings(config).mode.value
+    context = run_context(config)
+    if context.model_override:
+        return f"example agents: real model {context.model_override!r} (set its API key, e.g. OPENAI_API_KEY)"
+    mode = context.recording.mode.value
     return (
         f"example agents: scripted demo model (features/demo_model.json), {RECORDINGS_USE[mode]}; "
         "--aitest-model picks a real model"

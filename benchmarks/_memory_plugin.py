@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from aitest_bdd.recorder import REPORT_ATTRIBUTE
+from aitest_bdd.results.attach import REPORT_ATTRIBUTE
 
 WARM_UP_TESTS = 10
 _samples: list[int] = []
-_record_bytes: list[int] = []
+_result_bytes: list[int] = []
 _growth: list[dict[str, Any]] = []
 _baseline: list[tracemalloc.Snapshot] = []
 
@@ -40,10 +40,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Measure the test's record before the results collector takes it off the report."""
-    record: Any = getattr(report, REPORT_ATTRIBUTE, None)
-    if report.when == "call" and record is not None:
-        _record_bytes.append(len(json.dumps(record)))
+    """Measure the test's result before the results collector takes it off the report."""
+    result: Any = getattr(report, REPORT_ATTRIBUTE, None)
+    if report.when == "call" and result is not None:
+        _result_bytes.append(len(json.dumps(result)))
 
 
 def pytest_runtest_logfinish(nodeid: str, location: object) -> None:
@@ -71,5 +71,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     path = os.environ.get("AITEST_BENCH_RSS")
     if path:
-        data = {"rss_kib": _samples, "hwm_kib": status_kib("VmHWM"), "record_bytes": _record_bytes, "growth": _growth}
+        data = {"rss_kib": _samples, "hwm_kib": status_kib("VmHWM"), "result_bytes": _result_bytes, "growth": _growth}
         Path(path).write_text(json.dumps(data), encoding="utf-8")

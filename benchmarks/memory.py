@@ -10,7 +10,7 @@ The model is the scripted server, in this process, with no latency.
 A small plugin (`_memory_plugin.py`) samples VmRSS from /proc/self/status in the pytest process after
 collection and after every test, and VmHWM at the end.
 
-`--report` also writes an HTML report, for which the run keeps every test's record to the end.
+`--report` also writes an HTML report, for which the run keeps every test's result to the end.
 `--tracemalloc DEPTH` also lists the allocation sites that grew most (much slower; use ~200 scenarios).
 
 Run: `python benchmarks/memory.py [--scenarios 1000] [--mcp http|none] [--report] [--tracemalloc 30]`.
@@ -108,18 +108,18 @@ def print_report(data: dict, scenarios: int, wall: float, summary: str) -> None:
     growth, after_first_ten = (rss[-1] - rss[0]) / 1024, (rss[-1] - rss[min(10, last)]) / 1024
     print(f"  growth over the run: {growth:.1f} MiB (from test 10 on: {after_first_ten:.1f} MiB); ", end="")
     print(f"second-half slope {slope_kib(rss):.1f} KiB per scenario; VmHWM {data['hwm_kib'] / 1024:.1f} MiB")
-    records = data["record_bytes"]
-    if records:
-        total = sum(records)
-        per_test = total / len(records)
-        print(f"  test records: {total / 1024 / 1024:.1f} MiB as JSON ({per_test:.0f} B per test)")
+    results = data["result_bytes"]
+    if results:
+        total = sum(results)
+        per_test = total / len(results)
+        print(f"  test results: {total / 1024 / 1024:.1f} MiB as JSON ({per_test:.0f} B per test)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--mcp", choices=("http", "none"), default="http")
-    parser.add_argument("--report", action="store_true", help="also write an HTML report (keeps every record)")
+    parser.add_argument("--report", action="store_true", help="also write an HTML report (keeps every result)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="DEPTH", help="trace allocations (slow)")
     args = parser.parse_args()
     print(f"machine: {machine()}")

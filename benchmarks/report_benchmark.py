@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from aitest_bdd.records import Conversation, ModelCall, ToolCall, Turn, Usage
+from aitest_bdd.conversation.turns import Conversation, ModelCall, ToolCall, Turn, Usage
 from aitest_bdd.report.html import render_html
-from aitest_bdd.results import RunResults, StepResult, TestResult
+from aitest_bdd.results.schema import RunResults, StepResult, TestResult
 
 VOCABULARY = (
     "account balance transfer savings checking payment card limit statement pending cleared amount currency "

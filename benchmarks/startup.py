@@ -29,7 +29,7 @@ from _common import REPO_ROOT, banking_agent, banking_server, machine
 
 from aitest_bdd import Agent, AgentSession, MCPServer
 from aitest_bdd.runtime import Runtime
-from aitest_bdd.toolbox import open_toolbox
+from aitest_bdd.tools.toolbox import open_toolbox
 
 PARTS = ("pytest", "imports", "servers")
 MILESTONES = (
@@ -54,8 +54,8 @@ IMPORTS = (
     ("import mcp.server.mcpserver", "import mcp.server.mcpserver"),
     ("import aitest_bdd", "import aitest_bdd"),
     ("import aitest_bdd.plugin", "import aitest_bdd.plugin"),
-    ("import aitest_bdd.session", "import aitest_bdd.session"),
-    ("import aitest_bdd.mcp_client", "import aitest_bdd.mcp_client"),
+    ("import aitest_bdd.conversation.session", "import aitest_bdd.conversation.session"),
+    ("import aitest_bdd.tools.servers", "import aitest_bdd.tools.servers"),
     ("import banking server module", "import aitest_bdd.testing.servers.banking"),
 )
 SDKS = ("openai", "mcp")

@@ -1,7 +1,7 @@
 """Per-turn plugin overhead: a 3-turn banking conversation with 2 tool calls per turn, zero model latency.
 
 Every repetition opens one AgentSession (one real banking MCP server over stdio) and runs N conversations
-on it; between conversations the session's history and record are reset, so each conversation starts
+on it; between conversations the session's history and turns are reset, so each conversation starts
 from the system prompt while the MCP server stays up. One Runtime (event loop thread) serves the whole
 run, as in a pytest run, and its shared HTTP pool carries every model request to the scripted server
 (HTTP/1.1 keep-alive). Per turn it reports:
@@ -40,7 +40,7 @@ from _common import BANKING_TURNS, banking_agent, banking_script, machine, summa
 from openai.types.chat import ChatCompletion
 
 from aitest_bdd import AgentSession, Conversation
-from aitest_bdd.providers import shared_http_client
+from aitest_bdd.models.providers import shared_http_client
 from aitest_bdd.runtime import Runtime
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
@@ -277,7 +277,7 @@ def print_pyinstrument(sampler: Any) -> None:
     """The call tree (with the OpenAI SDK's request frames shown) and the flat self-time top 20."""
     from pyinstrument.renderers import ConsoleRenderer
 
-    shown = {"show_regex": r".*(_base_client|session|toolbox|mcp_client)\.py.*", "filter_threshold": 0.02}
+    shown = {"show_regex": r".*(_base_client|session|toolbox|servers)\.py.*", "filter_threshold": 0.02}
     print(sampler.output(ConsoleRenderer(processor_options=shown))[:7000])
     flat = sampler.output(ConsoleRenderer(flat=True, flat_time="self"))
     print("\n".join(flat.splitlines()[:28]))

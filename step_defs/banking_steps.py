@@ -3,7 +3,7 @@
 from pytest_bdd import parsers, then
 
 from aitest_bdd import AgentSession
-from aitest_bdd.steps import fail
+from aitest_bdd.gherkin.steps import fail
 
 
 @then(parsers.re(r'money moves from "(?P<source>[^"]+)" to "(?P<target>[^"]+)"'))

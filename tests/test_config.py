@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from aitest_bdd import Agent, ConfigError, MCPServer, Provider
-from aitest_bdd.providers import make_client, resolve, shared_http_client
+from aitest_bdd.models.providers import make_client, resolve, shared_http_client
 from aitest_bdd.runtime import Runtime
 
 
@@ -106,3 +106,20 @@ def test_the_shared_http_pool_keeps_no_cookies() -> None:
     finally:
         runtime.close()
     assert pool.is_closed
+
+
+@pytest.mark.parametrize(
+    ("ini", "expected"),
+    [
+        ("aitest_record = sometimes", "aitest_record = 'sometimes': use one of auto, none, once, all, live"),
+        ("aitest_pricing = missing.json", "aitest_pricing: price file"),
+    ],
+)
+def test_a_bad_run_setting_is_a_usage_error(pytester: pytest.Pytester, ini: str, expected: str) -> None:
+    """Configuration stops with pytest's usage error, and the run ends cleanly (nothing left to close)."""
+    pytester.makeini(f"[pytest]\nasyncio_default_fixture_loop_scope = function\n{ini}\n")
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert expected in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()

@@ -241,7 +241,7 @@ import textwrap
 
 import pytest
 
-from aitest_bdd.agents import SESSIONS_KEY
+from aitest_bdd.run.test_state import SESSIONS_KEY
 
 watched = []
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from aitest_bdd.records import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
+from aitest_bdd.conversation.turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
 from aitest_bdd.report import html as report_html
 from aitest_bdd.report.html import render_html
-from aitest_bdd.results import RunResults, StepResult, TestResult
+from aitest_bdd.results.schema import RunResults, StepResult, TestResult
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

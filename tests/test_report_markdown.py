@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aitest_bdd.records import Conversation, Turn, Usage
+from aitest_bdd.conversation.turns import Conversation, Turn, Usage
 from aitest_bdd.report.markdown import cell, render_markdown
-from aitest_bdd.results import RunResults, StepResult, TestResult
+from aitest_bdd.results.schema import RunResults, StepResult, TestResult
 
 
 def outline_row(model: str, status: str, message: str | None = None) -> TestResult:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from aitest_bdd.report.merge import main
-from aitest_bdd.reporting import write_json
-from aitest_bdd.results import RunResults, TestResult
+from aitest_bdd.report.outputs import write_json
+from aitest_bdd.results.schema import RunResults, TestResult
 
 
 def shard(path: Path, **statuses: str) -> Path:

@@ -11,7 +11,7 @@ from test_gherkin_session import BANKING_SCRIPT
 from test_report_html import CHROMIUM_ARGS
 
 from aitest_bdd.report.html import render_html
-from aitest_bdd.results import RunResults, TestResult
+from aitest_bdd.results.schema import RunResults, TestResult
 
 SCRIPT = BANKING_SCRIPT
 OUTLINE = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pytest_bdd.steps import step_function_context_registry
 
-from aitest_bdd.steps import STEP_MODULES
+from aitest_bdd.gherkin.steps import STEP_MODULES
 
 STEPS_PAGE = Path(__file__).parent.parent / "docs" / "steps.md"
 EXAMPLE = re.compile(r"^(Given|When|Then|And|But) (.+)$")

@@ -3,16 +3,17 @@
 from typing import TYPE_CHECKING
 
 from .config import Agent, ConfigError, MCPServer, Provider
-from .records import Conversation, ModelCall, ToolCall, Turn, Usage
+from .conversation.turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
 
 if TYPE_CHECKING:
-    from .session import AgentSession
+    from .conversation.session import AgentSession
 
 __all__ = [
     "Agent",
     "AgentSession",
     "ConfigError",
     "Conversation",
+    "Judgement",
     "MCPServer",
     "ModelCall",
     "Provider",
@@ -25,7 +26,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     """`AgentSession` on first use: it brings in the openai SDK, which the example servers never need."""
     if name == "AgentSession":
-        from .session import AgentSession
+        from .conversation.session import AgentSession
 
         return AgentSession
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

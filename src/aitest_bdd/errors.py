@@ -9,3 +9,10 @@ class TurnError(RuntimeError):
 
 class ToolServerError(RuntimeError):
     """An MCP server that could not start, crashed, or did not answer in time."""
+
+
+def first_leaf(error: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups, or `error` itself."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error

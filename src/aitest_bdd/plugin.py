@@ -1,38 +1,33 @@
-"""The pytest plugin: options, the run's event loop, `.feature` collection and the step library."""
+"""The pytest plugin, the one place pytest wires in: options, the run's context, hooks and fixtures.
+
+Each hook hands its work to the package that owns it: `gherkin` (collection, the step library, the step
+log), `python_api`, `results` (each test's result), `report` (collecting and writing the outputs) and
+`run` (the run's state, xdist scheduling).
+"""
 
 from __future__ import annotations
 
-import inspect
-import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .agents import current_session
-from .collect import FeatureFile
-from .config import ConfigError
-from .pricing import PriceTable, default_prices
-from .python_api import SessionRegistry
-from .recorder import finish_step, relative_path
-from .recording import RecordMode, RecordSettings
-from .reporting import ResultsCollector, package_version
-from .runtime import Runtime
-from .server_pool import ServerPool
-from .steps import STEP_MODULES
-from .suggest import closest_steps
+from . import python_api
+from .gherkin import binding, guards, step_log
+from .gherkin.collection import FeatureFile
+from .gherkin.steps import STEP_MODULES
+from .recording.cassette import RecordMode
+from .report.collector import ResultsCollector
+from .report.outputs import OUTPUTS
+from .results.attach import attach_result
+from .run.context import RunContext, close_run, run_context
+from .run.test_state import forget
 
 if TYPE_CHECKING:
-    from .session import AgentSession
+    from .conversation.session import AgentSession
 
-pytest_plugins = [*STEP_MODULES, "aitest_bdd.python_api", "aitest_bdd.recorder", "aitest_bdd.reporting"]
-
-RUNTIME_KEY = pytest.StashKey[Runtime]()
-PRICES_KEY = pytest.StashKey[PriceTable]()
-RECORD_KEY = pytest.StashKey[RecordSettings]()
-POOL_KEY = pytest.StashKey[ServerPool]()
-REGISTRY_KEY = pytest.StashKey[SessionRegistry]()
-
+pytest_plugins = STEP_MODULES
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("aitest", "aitest-bdd: LLM agent specs")
@@ -76,6 +71,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=True,
     )
+    for name, output in OUTPUTS.items():
+        what = output.what
+        group.addoption(f"--aitest-{name}", dest=f"aitest_{name}", metavar="PATH", default=None, help=f"write {what}")
+        parser.addini(f"aitest_{name}", f"write {what} to this path, like --aitest-{name}", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,72 +83,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "session(name): tests of a class share one conversation per agent, in order "
         "(each parametrized variant is its own session)",
     )
-    config.stash[RUNTIME_KEY] = Runtime()
-    config.stash[PRICES_KEY] = _load_prices(config)
-    config.stash[RECORD_KEY] = _record_settings(config)
-    config.stash[POOL_KEY] = ServerPool(config.stash[RUNTIME_KEY])
-    config.stash[REGISTRY_KEY] = SessionRegistry(config)
+    RunContext.start(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if REGISTRY_KEY in config.stash:
-        config.stash[REGISTRY_KEY].close_all()
-    if POOL_KEY in config.stash:
-        config.stash[POOL_KEY].close_all()
-    if RUNTIME_KEY in config.stash:
-        config.stash[RUNTIME_KEY].close()
+    close_run(config)
 
 
-def runtime(config: pytest.Config) -> Runtime:
-    """The run's event loop thread."""
-    return config.stash[RUNTIME_KEY]
-
-
-def prices(config: pytest.Config) -> PriceTable:
-    """The price table: built in, extended by the `aitest_pricing` file."""
-    return config.stash[PRICES_KEY]
-
-
-def _load_prices(config: pytest.Config) -> PriceTable:
-    table = default_prices()
-    extra = config.getini("aitest_pricing")
-    if not extra:
-        return table
-    try:
-        return table.extended(config.rootpath / extra)
-    except ConfigError as error:
-        raise pytest.UsageError(f"aitest_pricing: {error}") from None
-
-
-def record_settings(config: pytest.Config) -> RecordSettings:
-    """How this run records and replays."""
-    return config.stash[RECORD_KEY]
-
-
-def _record_settings(config: pytest.Config) -> RecordSettings:
-    mode = config.getoption("aitest_record") or config.getini("aitest_record") or "auto"
-    if mode not in {m.value for m in RecordMode}:
-        raise pytest.UsageError(f"aitest_record = {mode!r}: use one of {', '.join(m.value for m in RecordMode)}")
-    directory = config.getini("aitest_recordings_dir")
-    real_tools = config.getoption("aitest_real_tools")
-    return RecordSettings(
-        mode=RecordMode(mode),
-        directory=config.rootpath / directory if directory else None,
-        masks=config.getini("aitest_record_mask"),
-        real_tools=bool(config.getini("aitest_real_tools") if real_tools is None else real_tools),
-        plugin_version=package_version(),
-    )
-
-
-def server_pool(config: pytest.Config) -> ServerPool:
-    """The MCP servers shared by several scenarios."""
-    return config.stash[POOL_KEY]
-
-
-def registry(config: pytest.Config) -> SessionRegistry:
-    """The Python API's sessions."""
-    return config.stash[REGISTRY_KEY]
+# Collection
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -158,51 +100,71 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-def pytest_bdd_before_step_call(request, feature, scenario, step, step_func, step_func_args) -> None:
-    """Refuse `async def` steps: pytest-bdd would not await them, and they would pass unrun."""
-    if inspect.iscoroutinefunction(step_func) or inspect.isasyncgenfunction(step_func):
-        where = f"{inspect.getsourcefile(step_func)}:{inspect.getsourcelines(step_func)[1]}"
-        pytest.fail(
-            f'step "{step.keyword} {step.name}" ({feature.filename}:{step.line_number}) is bound to '
-            f"async def {step_func.__name__} at {where}: pytest-bdd does not await steps, so it would pass "
-            "without running. Make it a plain def.",
-            pytrace=False,
-        )
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Iterator[None]:
+    python_api.mark_asyncio(obj)
+    return (yield)
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> None:
-    """Fail an Outline row whose steps use a <placeholder> that its Examples table has no column for."""
-    callspec = getattr(request.node, "callspec", None)
-    example = callspec.params.get("_pytest_bdd_example") if callspec else None
-    if example is None:
-        return
-    for step in scenario.steps:
-        missing = [name for name in _PLACEHOLDER.findall(step.name) if name not in example]
-        if missing:
-            where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
-            pytest.fail(
-                f'step "{step.keyword} {step.name}" ({where}) uses <{missing[0]}>, but the Examples table has no '
-                f"{missing[0]!r} column (its columns: {', '.join(example) or 'none'}). Add the column or fix the name.",
-                pytrace=False,
-            )
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run_context(session.config).registry.plan(session.items)
 
 
-_PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under `--dist load`, keep the tests of a class (a `@pytest.mark.session` flow) on one worker."""
+    if config.getoption("dist", None) != "load":
+        return None
+    from .run.xdist import ClassScheduling  # lazily: xdist is an optional companion
+
+    return ClassScheduling(config, log)
 
 
-def pytest_bdd_step_func_lookup_error(request, feature, scenario, step, exception) -> None:
-    """Name the undefined step, where it is, and the closest steps that exist."""
-    suggestions = closest_steps(step.type, step.name)
-    hint = "".join(f"\n    {step.keyword} {text}" for text in suggestions)
-    where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
-    message = (
-        f'no step matches "{step.keyword} {step.name}" ({where}, scenario "{scenario.name}")'
-        + (f"\nclosest steps:{hint}" if hint else "")
-        + "\nSee the step reference (steps.md in the aitest-bdd docs), or define the step in a step module."
-    )
-    finish_step(request, step, "undefined", message)
-    pytest.fail(message, pytrace=False)
+# Gherkin steps
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> Iterator[None]:
+    step_log.start_scenario(request, feature, scenario)
+    result = yield
+    guards.check_placeholders(request, feature, scenario)
+    return result
+
+
+def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:
+    step_log.start_step(request, step)
+
+
+def pytest_bdd_before_step_call(feature, step, step_func) -> None:
+    guards.refuse_async_step(feature, step, step_func)
+
+
+def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:
+    step_log.finish_step(request, step, "passed")
+
+
+def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
+    step_log.finish_step(request, step, "failed", step_log.failure_text(exception))
+
+
+def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature, scenario, step) -> None:
+    guards.fail_undefined_step(request, feature, scenario, step)
+
+
+# Results
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report: pytest.TestReport = yield
+    attach_result(item, call, report)
+    if report.when == "teardown":
+        forget(item)
+    return report
+
+
+# Fixtures
 
 
 @pytest.fixture
@@ -214,4 +176,15 @@ def aitest_agents() -> list:
 @pytest.fixture
 def aitest_session(request: pytest.FixtureRequest) -> AgentSession:
     """The scenario's conversation, opened by 'Given the agent "NAME"'."""
-    return current_session(request)
+    return binding.current_session(request)
+
+
+@pytest.fixture
+def aitest_run(request: pytest.FixtureRequest) -> Iterator[python_api.AitestRun]:
+    """`await aitest_run(agent, message)` runs one turn and returns its `Turn`.
+
+    Calls in one test, or in the tests of one `@pytest.mark.session("name")` class, continue one
+    conversation per agent.
+    """
+    yield python_api.runner(request)
+    run_context(request.config).registry.finish(request.node)

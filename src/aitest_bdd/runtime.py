@@ -38,7 +38,7 @@ class Runtime:
     def portal(self) -> BlockingPortal:
         with self._lock:
             if self._portal is None:
-                from anyio.from_thread import start_blocking_portal
+                from anyio.from_thread import start_blocking_portal  # lazily: a run without agents needs no loop
 
                 self._portal = self._stack.enter_context(start_blocking_portal())
             return self._portal

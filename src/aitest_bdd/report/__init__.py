@@ -1,1 +1,1 @@
-"""Render run results: HTML, Markdown, and merging of shards."""
+"""The report: results collected from every test, the terminal summary, and the JSON, HTML and Markdown outputs."""

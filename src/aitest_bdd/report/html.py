@@ -22,7 +22,7 @@ import jinja2
 from markupsafe import Markup
 from pydantic import TypeAdapter
 
-from ..results import RunResults, TestResult
+from ..results.schema import RunResults, TestResult
 
 PLAIN_LIMIT = 4_000_000
 """Below this many bytes of test JSON the data is embedded as readable JSON; above, deflated."""

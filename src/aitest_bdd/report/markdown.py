@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..results import RunResults, StepResult, TestResult
+from ..results.schema import RunResults, StepResult, TestResult
 from .html import Matrix, Tally, build_matrix, format_ms, model_tallies, run_tally
 
 MAX_FAILED_ROWS = 50

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..reporting import package_version, write_html, write_json, write_markdown
-from ..results import SCHEMA_VERSION, RunResults, TestResult
+from ..results.schema import SCHEMA_VERSION, RunResults, TestResult
+from ..version import package_version
+from .outputs import write_html, write_json, write_markdown
 
 USAGE_ERROR = 2
 

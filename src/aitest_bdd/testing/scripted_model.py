@@ -29,7 +29,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from aitest_bdd.matching import MISSING, lookup
+from aitest_bdd.gherkin.matching import MISSING, lookup
 
 MODEL_ID = "aitest-scripted"
 HANG_SECONDS = 3600.0
@@ -164,7 +164,7 @@ def _read_script_data(path: Path) -> Any:
 
 def _parse_yaml(path: Path, text: str) -> Any:
     try:
-        import yaml
+        import yaml  # optional: only YAML scripts need it
     except ImportError as exc:
         raise ScriptError(
             f"script file {path} is YAML but PyYAML is not installed; install PyYAML or use a .json script"

@@ -1,0 +1,94 @@
+"""An LLM judge: does the agent's last response meet a criterion written in plain words?"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..config import Provider
+from .transcript import cut, format_turns
+from .turns import Judgement, Turn, Usage
+
+if TYPE_CHECKING:
+    import httpx2
+    from openai.types.chat import ChatCompletion
+
+INSTRUCTIONS = """You judge the replies of an AI assistant for a test suite.
+You get a conversation between a user and the assistant (with the tools it called) and one criterion.
+Decide whether the assistant's LAST reply meets the criterion. Be strict: when in doubt, it does not.
+Answer with a JSON object only, no other text: {"pass": true or false, "reasoning": "one or two sentences"}"""
+
+CLARIFICATION = (
+    "The assistant's last reply asks the user a question to clarify the request (missing or ambiguous "
+    "information) instead of answering or acting on it."
+)
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+class JudgeError(RuntimeError):
+    """The judge could not give a verdict."""
+
+
+def judge_messages(criterion: str, turns: list[Turn]) -> list[dict[str, str]]:
+    """What the judge model is asked: the conversation so far and the criterion."""
+    return [
+        {"role": "system", "content": INSTRUCTIONS},
+        {"role": "user", "content": f"CONVERSATION:\n{format_turns(turns)}\n\nCRITERION:\n{criterion}"},
+    ]
+
+
+def parse_verdict(text: str, model: str) -> tuple[bool, str]:
+    """The verdict and reasoning from the judge's JSON answer."""
+    try:
+        data = json.loads(_FENCE.sub("", text.strip()))
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("pass"), bool):
+        raise JudgeError(
+            f'the judge model {model!r} did not answer with JSON like {{"pass": true, "reasoning": "..."}}; '
+            f"it answered: {cut(text, 500)!r}"
+        )
+    return data["pass"], str(data.get("reasoning", ""))
+
+
+async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient) -> Any:
+    """The judge model's completion, as the JSON it sent."""
+    import openai  # lazily, like the providers: the step library loads this module when pytest starts
+
+    from ..models.providers import describe_api_error, make_client  # lazily: it loads the openai SDK
+
+    client, model = make_client(provider, http_client)
+    temperature = 0 if provider.temperature is None else provider.temperature
+    body = {"model": model, "messages": messages, "temperature": temperature}
+    try:
+        return await client.post("/chat/completions", body=body, cast_to=object)
+    except openai.APIError as error:
+        raise JudgeError(f"the judge failed: {describe_api_error(error, provider)}") from None
+
+
+def judgement_from(criterion: str, model: str, completion: ChatCompletion, duration_ms: float) -> Judgement:
+    """The verdict in the judge's completion."""
+    if not completion.choices:
+        raise JudgeError(f"the judge model {model!r} returned no choices")
+    passed, reasoning = parse_verdict(completion.choices[0].message.content or "", model)
+    return Judgement(
+        criterion=criterion,
+        passed=passed,
+        reasoning=reasoning,
+        model=completion.model or model,
+        usage=Usage.reported(completion.usage),
+        duration_ms=duration_ms,
+    )
+
+
+def judge_provider(model: str | None) -> Provider | None:
+    """The judge's provider for the `--aitest-judge-model` value, if one was set."""
+    return Provider(model=model, max_retries=2) if model else None
+
+
+NO_JUDGE = (
+    "this step needs a judge model: pass --aitest-judge-model MODEL (or set aitest_judge_model in the ini), "
+    "or define a fixture named aitest_judge that returns a Provider"
+)

@@ -1,0 +1,339 @@
+"""A conversation with an agent: the history, and the tool-calling loop that runs each turn."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, Literal
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from ..config import Agent, ConfigError, MCPServer, Provider
+from ..errors import ToolServerError, TurnError, first_leaf
+from ..models.providers import describe_api_error, describe_transport_error, make_client, resolve, shared_http_client
+from ..recording.cassette import Cassette, Player, RecordingMismatch, Writer, diff
+from ..runtime import Runtime
+from ..tools.answers import ToolAnswer
+from ..tools.toolbox import Toolbox, open_toolbox
+from .judge import JudgeError, ask_judge, judge_messages, judgement_from
+from .pricing import PriceTable
+from .turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
+
+if TYPE_CHECKING:
+    from ..tools.servers import ToolServer
+
+Message = dict[str, Any]
+Kind = Literal["model", "tool", "judge"]
+
+
+class AgentSession:
+    """One conversation with one agent: its MCP servers stay open across all turns.
+
+    Every turn sees the history of the earlier ones. A failed turn keeps its error in its `Turn`,
+    and the history stays as it was before that turn. With a cassette, the model's and the tools'
+    answers are recorded, or replayed without network, key or MCP server.
+    """
+
+    def __init__(
+        self,
+        agent: Agent,
+        runtime: Runtime,
+        prices: PriceTable | None = None,
+        cassette: Cassette | None = None,
+        real_tools: bool = False,
+        shared: Callable[[MCPServer], ToolServer] | None = None,
+    ) -> None:
+        self.agent = agent
+        self.runtime = runtime
+        self.prices = prices
+        self.conversation = Conversation(agent=agent.name, model=agent.provider.model)
+        self.history: list[Message] = []
+        if agent.system_prompt:
+            self.history.append({"role": "system", "content": agent.system_prompt})
+        self._cassette = cassette
+        self._real_tools = real_tools
+        self._shared = shared
+        self._player: Player | None = None
+        self._writer: Writer | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._model = resolve(agent.provider).model
+        self._toolbox_cm: AbstractContextManager[Toolbox] | None = None
+        self._toolbox: Toolbox | None = None
+        self._tools: list[dict[str, Any]] = []
+        self._owners: dict[str, str] = {}
+        self._open = False
+
+    @property
+    def turns(self) -> list[Turn]:
+        return self.conversation.turns
+
+    @property
+    def last_turn(self) -> Turn:
+        """The latest turn; an error when the user has said nothing yet."""
+        if not self.turns:
+            raise TurnError(f"agent {self.agent.name!r} has had no turn yet: add a 'When the user says' step first")
+        return self.turns[-1]
+
+    def turn(self, number: int) -> Turn:
+        """Turn `number`, counting from 1."""
+        if not 1 <= number <= len(self.turns):
+            raise TurnError(f"there is no turn {number}: the conversation has {len(self.turns)} turn(s)")
+        return self.turns[number - 1]
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def open(self) -> None:
+        """Connect to the model and start the MCP servers (or load what a recording replays)."""
+        if self._open:
+            return
+        recorded = self._cassette.session(self.agent.name) if self._cassette else None
+        if recorded is not None:
+            self._player = Player(self._cassette, recorded)  # type: ignore[arg-type]
+            self._tools, self._owners = recorded.tools, recorded.tool_servers
+        else:
+            self._client, self._model = make_client(self.agent.provider, shared_http_client(self.runtime))
+        if recorded is None or self._real_tools:
+            self._start_servers()
+        if self._cassette is not None and self._cassette.recording:
+            recording = self._cassette.start_recording(self.agent.name, self.agent.provider.model)
+            recording.tools, recording.tool_servers = self._tools, self._owners
+            self._writer = Writer(self._cassette, recording)
+        self._open = True
+
+    def _start_servers(self) -> None:
+        configs = self.agent.mcp_servers
+        own = [config for config in configs if config.scope == "scenario" or self._shared is None]
+        try:
+            shared = [self._shared(config) for config in configs if config not in own] if self._shared else []
+            toolbox_cm = self.runtime.hold(open_toolbox(own, shared))
+            self._toolbox = toolbox_cm.__enter__()
+        except BaseException as error:
+            self.close()
+            leaf = first_leaf(error)
+            if isinstance(leaf, ToolServerError | ConfigError) and leaf is not error:
+                raise leaf from None
+            raise
+        self._toolbox_cm = toolbox_cm
+        tools = self._toolbox.openai_tools()
+        if self._player is not None:
+            masked = self._player.cassette.masker.data(tools)
+            if masked != self._tools:
+                self.close()
+                raise RecordingMismatch(
+                    f"the MCP servers' tools differ from the recording ({self._player.cassette.path}):\n"
+                    f"{diff(self._tools, masked)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
+                )
+        self._tools, self._owners = tools, self._toolbox.owners()
+
+    def close(self) -> None:
+        """Stop the MCP servers, on the loop that started them. The run's HTTP pool outlives the session."""
+        toolbox_cm, self._toolbox_cm, self._toolbox = self._toolbox_cm, None, None
+        self._client = None
+        self._open = False
+        if toolbox_cm is not None:
+            toolbox_cm.__exit__(None, None, None)
+
+    def say(self, message: str) -> Turn:
+        """Run one turn and return it (check `turn.error`)."""
+        self.open()
+        return self.runtime.call(self.run_turn, message)
+
+    async def run_turn(self, message: str) -> Turn:
+        """Send `message`, run the tool-calling loop until a text answer, and return the turn."""
+        turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
+        turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
+        self.turns.append(turn)
+        messages = [*self.history, {"role": "user", "content": message}]
+        started = time.perf_counter()
+        try:
+            await self._loop(turn, messages)
+        except (TurnError, ToolServerError, ConfigError, RecordingMismatch) as error:
+            turn.error = str(error)
+        except openai.APIError as error:
+            turn.error = describe_api_error(error, self.agent.provider)
+        else:
+            self.history = messages
+        finally:
+            turn.duration_ms = (time.perf_counter() - started) * 1000
+            turn.cost_usd = self.prices.cost(turn.model, turn.usage) if self.prices else None
+        return turn
+
+    async def judge(self, provider: Provider, criterion: str) -> Judgement:
+        """Ask a judge model about the last turn; the call is recorded and replayed like the agent's."""
+        turn = self.last_turn
+        request = {"model": provider.model, "messages": judge_messages(criterion, self.turns)}
+        started = time.perf_counter()
+        try:
+            data = await self._exchange(
+                "judge",
+                turn.number,
+                request,
+                lambda: ask_judge(provider, request["messages"], shared_http_client(self.runtime)),
+            )
+            completion = ChatCompletion.model_validate(data)
+        except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
+            raise JudgeError(
+                f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
+            ) from None
+        verdict = judgement_from(criterion, provider.model, completion, (time.perf_counter() - started) * 1000)
+        turn.judgements.append(verdict)
+        return verdict
+
+    async def _exchange(
+        self, kind: Kind, turn: int, request: dict[str, Any], live: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """The response to `request`: replayed from the recording, or live (and recorded when recording)."""
+        if self._player is not None and (kind != "tool" or not self._real_tools):
+            return self._player.next(kind, turn, request).response
+        response = await live()
+        if self._player is not None:
+            recorded = self._player.next(kind, turn, request).response
+            now = self._player.cassette.masker.data(response)
+            if {**recorded, "duration_ms": 0} != {**now, "duration_ms": 0}:
+                raise TurnError(
+                    f"the result of tool {request['name']!r} differs from the recording (did the server change?):\n"
+                    f"{diff(recorded, now)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
+                )
+        if self._writer is not None:
+            self._writer.add(kind, turn, request, response)
+        return response
+
+    async def _complete(self, turn: Turn, messages: list[Message]) -> ChatCompletion:
+        provider = self.agent.provider
+        tool_names = [tool["function"]["name"] for tool in self._tools]
+        request: dict[str, Any] = {"model": self._model, "messages": list(messages), "tools": tool_names}
+        if provider.temperature is not None:
+            request["temperature"] = provider.temperature
+        if provider.max_tokens is not None:
+            request["max_tokens"] = provider.max_tokens
+
+        body = {key: value for key, value in request.items() if key != "tools"}
+        if self._tools:
+            body.update(tools=self._tools, tool_choice="auto")
+
+        async def live() -> Any:
+            assert self._client is not None
+            return await self._client.post("/chat/completions", body=body, cast_to=object)
+
+        try:
+            return ChatCompletion.model_validate(await self._exchange("model", turn.number, request, live))
+        except openai.APIError:
+            raise
+        except (ValueError, TypeError, KeyError) as error:
+            raise TurnError(
+                f"model {provider.model!r} sent a response that is not a chat completion "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        except Exception as error:
+            transport = describe_transport_error(error, provider)
+            if transport is None:
+                raise
+            raise TurnError(transport) from None
+
+    async def _loop(self, turn: Turn, messages: list[Message]) -> None:
+        provider = self.agent.provider
+        for _round in range(self.agent.max_tool_rounds + 1):
+            started = time.perf_counter()
+            response = await self._complete(turn, messages)
+            if not response.choices:
+                raise TurnError(f"model {provider.model!r} returned a response with no choices")
+            reply = response.choices[0].message
+            usage = Usage.reported(response.usage)
+            turn.usage = turn.usage + usage
+            turn.model_calls.append(
+                ModelCall(
+                    model=response.model or self._model,
+                    content=reply.content,
+                    tool_calls=[call.function.name for call in reply.tool_calls or []],
+                    finish_reason=response.choices[0].finish_reason,
+                    usage=usage,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+            if not reply.tool_calls:
+                turn.final_response = reply.content or ""
+                messages.append({"role": "assistant", "content": turn.final_response})
+                return
+            if _round == self.agent.max_tool_rounds:
+                names = ", ".join(call.function.name for call in reply.tool_calls)
+                raise TurnError(
+                    f"the agent was still calling tools ({names}) after max_tool_rounds="
+                    f"{self.agent.max_tool_rounds}: raise Agent(max_tool_rounds=...) or check the system prompt"
+                )
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": reply.content or "",
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.function.name, "arguments": _raw(call.function.arguments)},
+                        }
+                        for call in reply.tool_calls
+                    ],
+                }
+            )
+            for call in reply.tool_calls:
+                tool_call = await self._call_tool(turn, call.id, call.function.name, call.function.arguments)
+                turn.tool_calls.append(tool_call)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": tool_call.result_text})
+
+    async def _call_tool(self, turn: Turn, call_id: str, name: str, arguments: str | dict | None) -> ToolCall:
+        """Run one tool call. Bad arguments and unknown tools go back to the model as tool errors."""
+        call = ToolCall(id=call_id, name=name, raw_arguments=_raw(arguments))
+        parsed = _parse_arguments(arguments)
+        if isinstance(parsed, str):
+            call.is_error, call.result_text = True, parsed
+            return call
+        call.arguments = parsed
+        if name not in self._owners:
+            available = ", ".join(self._owners) or "none"
+            call.is_error = True
+            call.result_text = f"Error: there is no tool named {name!r}. Available tools: {available}."
+            return call
+
+        async def live() -> dict[str, Any]:
+            assert self._toolbox is not None
+            answer = await self._toolbox.call(name, parsed)
+            return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
+
+        request = {"name": name, "arguments": parsed}
+        answer = ToolAnswer.model_validate(await self._exchange("tool", turn.number, request, live))
+        call.server, call.duration_ms, call.truncated_from = (
+            answer.server,
+            answer.duration_ms,
+            answer.truncated_from,
+        )
+        call.result_text, call.structured_content, call.is_error = (
+            answer.text,
+            answer.structured_content,
+            answer.is_error,
+        )
+        return call
+
+
+def _raw(arguments: str | dict | None) -> str:
+    if isinstance(arguments, dict):
+        return json.dumps(arguments)
+    return arguments or ""
+
+
+def _parse_arguments(arguments: str | dict | None) -> dict[str, Any] | str:
+    """The arguments as a dict, or an error text for the model when they are not a JSON object."""
+    if isinstance(arguments, dict):
+        return arguments
+    if not arguments or not arguments.strip():
+        return {}
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError as error:
+        return f"Error: the arguments are not valid JSON ({error.msg} at position {error.pos}); send a JSON object."
+    if not isinstance(parsed, dict):
+        return f"Error: the arguments must be a JSON object, not {type(parsed).__name__}."
+    return parsed

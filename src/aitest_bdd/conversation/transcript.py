@@ -1,0 +1,43 @@
+"""Compact, readable transcripts of turns, for failure messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .turns import Turn
+
+EXCERPT_CHARS = 300
+
+
+def cut(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text`, cut to `limit` characters with a marker that says how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [cut: {len(text) - limit} more characters]"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def format_turn(turn: Turn, *, show_error: bool = True) -> str:
+    """One turn: the user message, each tool call with arguments and a result excerpt, the reply."""
+    lines = [f"Turn {turn.number}", f"  user: {cut(turn.user_message)}"]
+    for call in turn.tool_calls:
+        marker = "error" if call.is_error else "result"
+        arguments = _json(call.arguments) if call.arguments or not call.raw_arguments else call.raw_arguments
+        lines.append(f"  tool call: {call.name}({cut(arguments)})")
+        lines.append(f"    {marker}: {cut(' '.join(call.result_text.split()))}")
+    if turn.error:
+        lines.append(f"  turn failed: {turn.error}" if show_error else "  turn failed (see above)")
+    else:
+        lines.append(f"  assistant: {cut(turn.final_response) if turn.final_response else '(empty reply)'}")
+    return "\n".join(lines)
+
+
+def format_turns(turns: Iterable[Turn]) -> str:
+    """Several turns, one after another."""
+    text = "\n".join(format_turn(turn) for turn in turns)
+    return text or "(no turns)"

@@ -1,0 +1,138 @@
+"""What happened in a conversation: turns, model calls and tool calls, as plain data."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Usage(BaseModel):
+    """Tokens a model reported."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def reported(cls, usage: Any) -> Usage:
+        """The usage an SDK response reported (None, or missing counts, give zeros)."""
+        if usage is None:
+            return cls()
+        return cls(
+            prompt_tokens=usage.prompt_tokens or 0,
+            completion_tokens=usage.completion_tokens or 0,
+            total_tokens=usage.total_tokens or 0,
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+        )
+
+
+class ToolCall(BaseModel):
+    """One tool call the model made, and what the tool answered."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    raw_arguments: str = ""
+    server: str | None = None
+    result_text: str = ""
+    structured_content: Any = None
+    is_error: bool = False
+    duration_ms: float = 0.0
+    truncated_from: int | None = None
+
+
+class ModelCall(BaseModel):
+    """One request to the model and its answer."""
+
+    model: str
+    content: str | None = None
+    tool_calls: list[str] = Field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    duration_ms: float = 0.0
+
+
+class Judgement(BaseModel):
+    """An LLM judge's verdict on a turn."""
+
+    criterion: str
+    passed: bool
+    reasoning: str
+    model: str
+    usage: Usage = Field(default_factory=Usage)
+    duration_ms: float = 0.0
+
+
+class Turn(BaseModel):
+    """One user message and everything the agent did to answer it.
+
+    A turn holds only its own model and tool calls; earlier turns are in the conversation.
+    """
+
+    number: int
+    user_message: str
+    model: str
+    model_calls: list[ModelCall] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    judgements: list[Judgement] = Field(default_factory=list)
+    final_response: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    duration_ms: float = 0.0
+    error: str | None = None
+    source: Literal["live", "recorded", "replayed"] = "live"
+
+    @property
+    def success(self) -> bool:
+        """True when the agent answered without an error."""
+        return self.error is None
+
+    def tool_calls_for(self, name: str) -> list[ToolCall]:
+        """The calls to the tool `name`, in order."""
+        return [call for call in self.tool_calls if call.name == name]
+
+    def tool_was_called(self, name: str) -> bool:
+        """Whether the tool `name` was called in this turn."""
+        return any(call.name == name for call in self.tool_calls)
+
+    def tool_call_count(self, name: str | None = None) -> int:
+        """How many calls to `name` (or to any tool) this turn made."""
+        return len(self.tool_calls if name is None else self.tool_calls_for(name))
+
+    def tool_call_arg(self, name: str, key: str) -> Any:
+        """The argument `key` of the first call to `name`, or None."""
+        calls = self.tool_calls_for(name)
+        return calls[0].arguments.get(key) if calls else None
+
+
+class Conversation(BaseModel):
+    """All turns of one session with one agent."""
+
+    agent: str
+    model: str
+    turns: list[Turn] = Field(default_factory=list)
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """Every tool call of every turn, in order."""
+        return [call for turn in self.turns for call in turn.tool_calls]
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens used by all turns."""
+        total = Usage()
+        for turn in self.turns:
+            total = total + turn.usage
+        return total
+
+    @property
+    def duration_ms(self) -> float:
+        """Time spent in all turns."""
+        return sum(turn.duration_ms for turn in self.turns)

@@ -1,0 +1,1 @@
+"""The Gherkin side: `.feature` collection, the step library, and what each step did."""

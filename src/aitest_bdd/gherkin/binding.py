@@ -1,0 +1,114 @@
+"""Bind a scenario to its session: find the agent it names, apply model overrides, open the conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..config import Agent, ConfigError
+from ..errors import ToolServerError
+from ..recording.cassette import Cassette, RecordingMismatch
+from ..run.context import run_context
+from ..run.test_state import held_sessions, released, save_unless_broken, sessions_of, shared_servers
+
+if TYPE_CHECKING:
+    from ..conversation.session import AgentSession
+
+AGENTS_FIXTURE = "aitest_agents"
+CASSETTE_KEY = released(pytest.StashKey["Cassette | None"]())
+IN_USE_KEY = released(pytest.StashKey[bool]())
+
+
+def agents_by_name(agents: object) -> dict[str, Agent]:
+    """Check what the `aitest_agents` fixture returned and index it by name."""
+    if isinstance(agents, Agent):
+        agents = [agents]
+    if not isinstance(agents, Sequence) or not all(isinstance(agent, Agent) for agent in agents):
+        raise ConfigError(f"the {AGENTS_FIXTURE} fixture must return a list of aitest_bdd.Agent, not {agents!r}")
+    return {agent.name: agent for agent in agents}
+
+
+def find_agent(agents: object, name: str, model: str | None) -> Agent:
+    """The agent called `name`, on `model` when one is given."""
+    known = agents_by_name(agents)
+    if name not in known:
+        defined = ", ".join(repr(n) for n in known) or "none"
+        raise ConfigError(
+            f"no agent named {name!r}; the {AGENTS_FIXTURE} fixture defines: {defined}. "
+            f"Add Agent(name={name!r}, ...) to it in conftest.py, or fix the name in the feature"
+        )
+    agent = known[name]
+    return agent.with_model(model) if model else agent
+
+
+def start_session(request: pytest.FixtureRequest, name: str, model: str | None = None) -> AgentSession:
+    """Open a session with the named agent for this test; it is closed when the test ends.
+
+    It becomes the scenario's `aitest_session`. Before any step has used that, a later `Given the agent`
+    step replaces it (a Background's agent, then a scenario's choice of model); after, it is an error.
+    """
+    from ..conversation.session import AgentSession  # lazily: it loads the openai SDK
+
+    item = request.node
+    context = run_context(request.config)
+    sessions = held_sessions(item)
+    if item.stash.get(IN_USE_KEY, False):
+        pytest.fail(
+            f"this scenario's conversation with agent {sessions[-1].agent.name!r} has started, and a scenario "
+            f"is one conversation: talk to agent {name!r}{f' on model {model!r}' if model else ''} in a scenario "
+            "of its own",
+            pytrace=False,
+        )
+    for unused in sessions:
+        unused.close()
+    sessions.clear()
+    problem = None
+    try:
+        agent = find_agent(request.getfixturevalue(AGENTS_FIXTURE), name, model or context.model_override)
+        cassette = _cassette(request)
+    except (ConfigError, RecordingMismatch) as error:
+        problem = str(error)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    session = AgentSession(
+        agent,
+        context.runtime,
+        context.prices,
+        cassette,
+        context.recording.real_tools,
+        shared_servers(item, context.servers),
+    )
+    sessions.append(session)
+    request.addfinalizer(session.close)
+    try:
+        session.open()
+    except (ConfigError, ToolServerError, RecordingMismatch) as error:
+        problem = f"agent {name!r} could not start: {error}"
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    return session
+
+
+def current_session(request: pytest.FixtureRequest) -> AgentSession:
+    """The session the scenario's `Given the agent` step opened; from now on no other agent may replace it."""
+    sessions = sessions_of(request.node)
+    if not sessions:
+        pytest.fail(
+            'this step needs an agent: start the scenario (or its Background) with Given the agent "NAME"',
+            pytrace=False,
+        )
+    request.node.stash[IN_USE_KEY] = True
+    return sessions[-1]
+
+
+def _cassette(request: pytest.FixtureRequest) -> Cassette | None:
+    """The test's recording file, shared by its sessions and saved when the test ends."""
+    item = request.node
+    if CASSETTE_KEY not in item.stash:
+        cassette = run_context(request.config).recording.cassette(item.path, item.name, item.nodeid)
+        item.stash[CASSETTE_KEY] = cassette
+        if cassette is not None:
+            request.addfinalizer(lambda: save_unless_broken(cassette, sessions_of(item)))
+    return item.stash[CASSETTE_KEY]

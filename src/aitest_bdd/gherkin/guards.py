@@ -1,0 +1,56 @@
+"""What pytest-bdd lets through and we fail clearly: `async def` steps, unknown placeholders, undefined steps."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from .step_log import finish_step, relative_path
+from .suggestions import closest_steps
+
+_PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
+
+
+def refuse_async_step(feature, step, step_func) -> None:
+    """Fail an `async def` step: pytest-bdd would not await it, and it would pass unrun."""
+    if inspect.iscoroutinefunction(step_func) or inspect.isasyncgenfunction(step_func):
+        where = f"{inspect.getsourcefile(step_func)}:{inspect.getsourcelines(step_func)[1]}"
+        pytest.fail(
+            f'step "{step.keyword} {step.name}" ({feature.filename}:{step.line_number}) is bound to '
+            f"async def {step_func.__name__} at {where}: pytest-bdd does not await steps, so it would pass "
+            "without running. Make it a plain def.",
+            pytrace=False,
+        )
+
+
+def check_placeholders(request: pytest.FixtureRequest, feature, scenario) -> None:
+    """Fail an Outline row whose steps use a <placeholder> that its Examples table has no column for."""
+    callspec = getattr(request.node, "callspec", None)
+    example = callspec.params.get("_pytest_bdd_example") if callspec else None
+    if example is None:
+        return
+    for step in scenario.steps:
+        missing = [name for name in _PLACEHOLDER.findall(step.name) if name not in example]
+        if missing:
+            where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
+            pytest.fail(
+                f'step "{step.keyword} {step.name}" ({where}) uses <{missing[0]}>, but the Examples table has no '
+                f"{missing[0]!r} column (its columns: {', '.join(example) or 'none'}). Add the column or fix the name.",
+                pytrace=False,
+            )
+
+
+def fail_undefined_step(request: pytest.FixtureRequest, feature, scenario, step) -> None:
+    """Fail a step that has no definition, naming where it is and the closest steps that exist."""
+    suggestions = closest_steps(step.type, step.name)
+    hint = "".join(f"\n    {step.keyword} {text}" for text in suggestions)
+    where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
+    message = (
+        f'no step matches "{step.keyword} {step.name}" ({where}, scenario "{scenario.name}")'
+        + (f"\nclosest steps:{hint}" if hint else "")
+        + "\nSee the step reference (steps.md in the aitest-bdd docs), or define the step in a step module."
+    )
+    finish_step(request, step, "undefined", message)
+    pytest.fail(message, pytrace=False)

@@ -1,0 +1,41 @@
+"""The Gherkin step library.
+
+Every Then step is about the last turn, unless it says `in the conversation` (or `so far`): all turns
+of the scenario, or `in turn N`: that turn.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ...conversation.transcript import format_turns
+from ..scopes import Scope
+
+if TYPE_CHECKING:
+    from ...conversation.session import AgentSession
+
+
+def fail(problem: str, session: AgentSession, scope: Scope | None = None) -> None:
+    """Fail the step with `problem` and a transcript of the turns in scope (default: the last turn)."""
+    turns = scope.turns if scope is not None else [session.last_turn]
+    pytest.fail(f"{problem}\n\n{format_turns(turns)}", pytrace=False)
+
+
+def listed(datatable: list[list[str]] | None, what: str) -> list[str]:
+    """The first cell of each row of a one-column table (a header row `| tool |` etc. is skipped)."""
+    if not datatable:
+        pytest.fail(f"this step needs a table of {what} below it, one per row: | name |", pytrace=False)
+    values = [row[0].strip() for row in datatable if row and row[0].strip()]
+    if values and values[0].casefold() in {"tool", "tools", "text", "name"}:
+        values = values[1:]
+    return values
+
+
+STEP_MODULES = [
+    "aitest_bdd.gherkin.steps.agent_steps",
+    "aitest_bdd.gherkin.steps.tool_steps",
+    "aitest_bdd.gherkin.steps.response_steps",
+    "aitest_bdd.gherkin.steps.budget_steps",
+]

@@ -1,0 +1,127 @@
+"""Steps about the agent's reply: text, patterns, and an LLM judge's verdict.
+
+Text comparisons ignore case.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+from pytest_bdd import parsers, then
+
+from ...config import ConfigError, Provider
+from ...conversation.judge import CLARIFICATION, NO_JUDGE, JudgeError, judge_provider
+from ...conversation.turns import Judgement
+from ...recording.cassette import RecordingMismatch
+from . import fail, listed
+
+if TYPE_CHECKING:
+    from ...conversation.session import AgentSession
+
+TEXT = r'"(?P<text>[^"]*)"'
+
+
+def _response(session: AgentSession) -> str:
+    return session.last_turn.final_response
+
+
+def _contains(response: str, text: str) -> bool:
+    return text.casefold() in response.casefold()
+
+
+@then(parsers.re(rf"the response contains {TEXT}"))
+def contains(aitest_session: AgentSession, text: str) -> None:
+    turn = aitest_session.last_turn
+    if not _contains(turn.final_response, text):
+        fail(f'expected the response of turn {turn.number} to contain "{text}" (ignoring case)', aitest_session)
+
+
+@then(parsers.re(rf"the response does not contain {TEXT}"))
+def does_not_contain(aitest_session: AgentSession, text: str) -> None:
+    turn = aitest_session.last_turn
+    if _contains(turn.final_response, text):
+        fail(f'expected the response of turn {turn.number} not to contain "{text}" (ignoring case)', aitest_session)
+
+
+@then(parsers.re(r'the response matches "(?P<pattern>.*)"'))
+def matches(aitest_session: AgentSession, pattern: str) -> None:
+    try:
+        regex = re.compile(pattern, re.IGNORECASE | re.DOTALL)
+    except re.error as error:
+        pytest.fail(f'"{pattern}" is not a valid regular expression: {error}', pytrace=False)
+    turn = aitest_session.last_turn
+    if not regex.search(turn.final_response):
+        fail(f'expected the response of turn {turn.number} to match "{pattern}" (ignoring case)', aitest_session)
+
+
+@then("the response contains all of:")
+def contains_all(aitest_session: AgentSession, datatable: list[list[str]]) -> None:
+    missing = [text for text in listed(datatable, "texts") if not _contains(_response(aitest_session), text)]
+    if missing:
+        fail(f"expected the response to contain all of the texts; missing: {', '.join(missing)}", aitest_session)
+
+
+@then("the response contains none of:")
+def contains_none(aitest_session: AgentSession, datatable: list[list[str]]) -> None:
+    found = [text for text in listed(datatable, "texts") if _contains(_response(aitest_session), text)]
+    if found:
+        fail(f"expected the response to contain none of the texts; found: {', '.join(found)}", aitest_session)
+
+
+@then("the response is not empty")
+def not_empty(aitest_session: AgentSession) -> None:
+    turn = aitest_session.last_turn
+    if not turn.final_response.strip():
+        fail(f"expected a response in turn {turn.number}, but it was empty", aitest_session)
+
+
+@pytest.fixture
+def aitest_judge(request: pytest.FixtureRequest) -> Provider | None:
+    """The judge's provider: from --aitest-judge-model / ini aitest_judge_model. Override it in conftest.py."""
+    config = request.config
+    return judge_provider(config.getoption("aitest_judge_model") or config.getini("aitest_judge_model") or None)
+
+
+def _judge(session: AgentSession, provider: Provider | None, criterion: str) -> Judgement:
+    if provider is None:
+        pytest.fail(NO_JUDGE, pytrace=False)
+    try:
+        return session.runtime.call(session.judge, provider, criterion)
+    except (JudgeError, ConfigError, RecordingMismatch) as error:
+        problem = str(error)
+    fail(problem, session)
+    raise AssertionError("unreachable")
+
+
+def _expect(session: AgentSession, verdict: Judgement, wanted: bool, claim: str) -> None:
+    if verdict.passed != wanted:
+        fail(
+            f"{claim}\nthe judge ({verdict.model}) said {'yes' if verdict.passed else 'no'}: {verdict.reasoning}",
+            session,
+        )
+
+
+@then(parsers.re(r'the response satisfies "(?P<criterion>[^"]+)"'))
+def satisfies(aitest_session: AgentSession, aitest_judge: Provider | None, criterion: str) -> None:
+    verdict = _judge(aitest_session, aitest_judge, criterion)
+    _expect(aitest_session, verdict, True, f'expected the response to satisfy "{criterion}"')
+
+
+@then("the response satisfies:")
+def satisfies_rubric(aitest_session: AgentSession, aitest_judge: Provider | None, docstring: str) -> None:
+    verdict = _judge(aitest_session, aitest_judge, docstring)
+    _expect(aitest_session, verdict, True, f"expected the response to satisfy:\n{docstring}")
+
+
+@then("the agent asks for clarification")
+def asks_for_clarification(aitest_session: AgentSession, aitest_judge: Provider | None) -> None:
+    verdict = _judge(aitest_session, aitest_judge, CLARIFICATION)
+    _expect(aitest_session, verdict, True, "expected the agent to ask for clarification")
+
+
+@then("the agent does not ask for clarification")
+def does_not_ask_for_clarification(aitest_session: AgentSession, aitest_judge: Provider | None) -> None:
+    verdict = _judge(aitest_session, aitest_judge, CLARIFICATION)
+    _expect(aitest_session, verdict, False, "expected the agent to answer without asking for clarification")

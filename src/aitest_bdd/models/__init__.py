@@ -1,0 +1,1 @@
+"""The model side: `openai` SDK clients for OpenAI-compatible endpoints."""

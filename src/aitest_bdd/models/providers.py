@@ -1,0 +1,147 @@
+"""Turn a `Provider` into an `openai` SDK client and the model name to send."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import TYPE_CHECKING
+
+import openai
+
+from ..config import ConfigError, Provider
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from ..runtime import Runtime
+
+OLLAMA_BASE_URL = "http://localhost:11434/v1"
+AZURE_API_VERSION = "2024-10-21"
+KNOWN_PREFIXES = ("openai", "azure", "ollama")
+
+
+@dataclass(frozen=True)
+class ResolvedProvider:
+    """Where requests go and what model they name. Holds no secret."""
+
+    kind: str
+    model: str
+    base_url: str | None
+
+
+def resolve(provider: Provider) -> ResolvedProvider:
+    """Split the model string into the kind of endpoint and the model name to send.
+
+    A known prefix (`openai/`, `azure/`, `ollama/`) picks the kind and is not sent. With an explicit
+    `base_url`, any other model name is sent as given.
+    """
+    prefix, _, rest = provider.model.partition("/")
+    if prefix in KNOWN_PREFIXES and rest:
+        default_urls = {
+            "openai": os.environ.get("OPENAI_BASE_URL"),
+            "azure": os.environ.get("AZURE_OPENAI_ENDPOINT"),
+            "ollama": os.environ.get("OLLAMA_BASE_URL", OLLAMA_BASE_URL),
+        }
+        return ResolvedProvider(prefix, rest, provider.base_url or default_urls[prefix])
+    if provider.base_url:
+        return ResolvedProvider("openai", provider.model, provider.base_url)
+    if not rest:
+        return ResolvedProvider("openai", provider.model, os.environ.get("OPENAI_BASE_URL"))
+    raise ConfigError(
+        f"unknown model prefix {prefix!r} in model {provider.model!r}: use one of "
+        f"{', '.join(p + '/' for p in KNOWN_PREFIXES)} or give Provider(base_url=...) for any other "
+        "OpenAI-compatible endpoint (vLLM, LiteLLM, llama.cpp)"
+    )
+
+
+def shared_http_client(runtime: Runtime) -> httpx2.AsyncClient:
+    """The run's HTTP connection pool for model requests: sessions reuse its connections and TLS setup.
+
+    It keeps no cookies, so that nothing one endpoint sets reaches another session, test or endpoint.
+    """
+    return runtime.shared("model-http", _cookieless_http_client)
+
+
+def _cookieless_http_client() -> httpx2.AsyncClient:
+    return openai.DefaultAsyncHttpxClient(cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+
+
+def make_client(provider: Provider, http_client: httpx2.AsyncClient | None = None) -> tuple[openai.AsyncOpenAI, str]:
+    """An async client for the provider, and the model name to send to it.
+
+    With `http_client`, the client sends its requests through that pool, which the caller closes.
+    """
+    resolved = resolve(provider)
+    common = {"timeout": provider.timeout, "max_retries": provider.max_retries, "http_client": http_client}
+    if resolved.kind == "azure":
+        return _azure_client(provider, resolved, common), resolved.model
+    api_key = provider.api_key or os.environ.get("OPENAI_API_KEY")
+    if resolved.kind == "ollama":
+        api_key = provider.api_key or "ollama"
+    elif not api_key:
+        if not resolved.base_url:
+            raise ConfigError(
+                f"model {provider.model!r} needs an API key: set OPENAI_API_KEY, or Provider(api_key=...), "
+                "or point Provider(base_url=...) at a local OpenAI-compatible server"
+            )
+        api_key = "not-needed"
+    return openai.AsyncOpenAI(api_key=api_key, base_url=resolved.base_url, **common), resolved.model
+
+
+def _azure_client(provider: Provider, resolved: ResolvedProvider, common: dict) -> openai.AsyncOpenAI:
+    if not resolved.base_url:
+        raise ConfigError(
+            f"model {provider.model!r} needs an Azure OpenAI endpoint: set AZURE_OPENAI_ENDPOINT "
+            "or Provider(base_url='https://<resource>.openai.azure.com')"
+        )
+    api_version = os.environ.get("OPENAI_API_VERSION", AZURE_API_VERSION)
+    api_key = provider.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
+    if api_key:
+        return openai.AsyncAzureOpenAI(
+            api_key=api_key, azure_endpoint=resolved.base_url, api_version=api_version, **common
+        )
+    return openai.AsyncAzureOpenAI(
+        azure_ad_token_provider=_entra_token_provider(provider.model),
+        azure_endpoint=resolved.base_url,
+        api_version=api_version,
+        **common,
+    )
+
+
+def _entra_token_provider(model: str):
+    try:
+        from azure.identity.aio import DefaultAzureCredential, get_bearer_token_provider  # the [azure] extra
+    except ImportError:
+        raise ConfigError(
+            f"model {model!r} needs AZURE_OPENAI_API_KEY, or Entra ID sign-in through azure-identity: "
+            "pip install 'aitest-bdd[azure]'"
+        ) from None
+    return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
+
+
+def describe_api_error(error: openai.APIError, provider: Provider) -> str:
+    """A one-line account of a failed model request, without headers or keys."""
+    model, message = provider.model, _STATUS_PREFIX.sub("", error.message)
+    retried = f" (after {provider.max_retries} retries; Provider(max_retries=...))" if provider.max_retries else ""
+    if isinstance(error, openai.APITimeoutError):
+        return f"model {model!r} did not answer in time (Provider(timeout={provider.timeout:g})){retried}: {message}"
+    if isinstance(error, openai.APIConnectionError):
+        return f"could not reach model {model!r} at {error.request.url}{retried}: {message}"
+    if isinstance(error, openai.APIStatusError):
+        return f"model {model!r} request failed with HTTP {error.status_code}{retried}: {message}"
+    return f"model {model!r} request failed: {message}"
+
+
+def describe_transport_error(error: Exception, provider: Provider) -> str | None:
+    """An account of an HTTP-level error that escaped the SDK unwrapped, or None for any other error."""
+    if type(error).__module__.split(".")[0] not in ("httpx2", "httpcore2", "httpx", "httpcore"):
+        return None
+    if "Timeout" in type(error).__name__:
+        waited = f"Provider(timeout={provider.timeout:g})"
+        return f"model {provider.model!r} did not answer in time ({waited}): {type(error).__name__}"
+    return f"could not reach model {provider.model!r}: {type(error).__name__}: {error}"
+
+
+_STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")

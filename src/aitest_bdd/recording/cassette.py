@@ -1,0 +1,181 @@
+"""Record a conversation's model and MCP traffic to a file, and replay it without network, key or server.
+
+A recording is one JSON file per test (per Outline row), holding each agent session's tool list and,
+in order, every model request and response, every tool call and its result, and every judge call.
+A `Cassette` is that file while a test runs; a `Player` serves one session's part of it, a `Writer` fills it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ..config import ConfigError
+from .files import Interaction, RecordingFile, SessionRecording
+from .masking import Masker
+
+
+class RecordMode(StrEnum):
+    """How recordings are used.
+
+    auto: replay where a recording exists, else run live without recording.
+    none: replay only; a missing recording is an error.
+    once: record what has no recording, replay the rest.
+    all: re-record everything live.
+    live: neither read nor write recordings.
+    """
+
+    AUTO = "auto"
+    NONE = "none"
+    ONCE = "once"
+    ALL = "all"
+    LIVE = "live"
+
+
+class RecordingMismatch(RuntimeError):
+    """A request no longer fits the recording; the message holds a diff and the command to re-record."""
+
+
+class Cassette:
+    """A test's recording file: loaded for replay, or filled and saved while recording."""
+
+    def __init__(self, path: Path, nodeid: str, mode: RecordMode, masker: Masker, plugin_version: str) -> None:
+        self.path = path
+        self.nodeid = nodeid
+        self.mode = mode
+        self.masker = masker
+        self.existing = (
+            _load(path) if path.exists() and mode in (RecordMode.AUTO, RecordMode.NONE, RecordMode.ONCE) else None
+        )
+        if mode is RecordMode.NONE and self.existing is None:
+            raise ConfigError(
+                f"no recording at {path} and --aitest-record=none replays only: record it with "
+                f"{self.rerecord_command('once')}"
+            )
+        self.replaying = self.existing is not None
+        self.recording = not self.replaying and mode in (RecordMode.ONCE, RecordMode.ALL)
+        self.new = RecordingFile(test=nodeid, plugin_version=plugin_version)
+
+    def rerecord_command(self, mode: str = "all") -> str:
+        return f"pytest '{self.nodeid}' --aitest-record={mode}"
+
+    def session(self, agent: str) -> SessionRecording | None:
+        """The recorded session of `agent`, when replaying."""
+        if self.existing is None:
+            return None
+        if agent not in self.existing.sessions:
+            raise RecordingMismatch(
+                f"the recording {self.path} has no session for agent {agent!r} "
+                f"(it has: {', '.join(self.existing.sessions) or 'none'}). Re-record: {self.rerecord_command()}"
+            )
+        return self.existing.sessions[agent]
+
+    def start_recording(self, agent: str, model: str) -> SessionRecording:
+        recording = self.new.sessions[agent] = SessionRecording(model=model)
+        return recording
+
+    def save(self) -> None:
+        """Write the new recording (only when recording, and something was recorded)."""
+        if not self.recording or not any(s.interactions for s in self.new.sessions.values()):
+            return
+        self.new.models = sorted(
+            {
+                str(interaction.response.get("model", ""))
+                for session in self.new.sessions.values()
+                for interaction in session.interactions
+                if interaction.kind != "tool"
+            }
+            - {""}
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.masker.data(self.new.model_dump(mode="json")), indent=2, ensure_ascii=False)
+        self.path.write_text(text + "\n", encoding="utf-8")
+
+
+def _load(path: Path) -> RecordingFile:
+    try:
+        return RecordingFile.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValidationError) as error:
+        raise ConfigError(f"recording {path} cannot be read: {error}. Delete it and record again.") from None
+
+
+class Player:
+    """Serves one agent session's recorded interactions in order, checking each request."""
+
+    def __init__(self, cassette: Cassette, recording: SessionRecording) -> None:
+        self.cassette = cassette
+        self.recording = recording
+        self.position = 0
+
+    def next(self, kind: str, turn: int, request: dict[str, Any]) -> Interaction:
+        """The next recorded interaction, which must be of `kind` and have the same request."""
+        masked = self.cassette.masker.data(request)
+        if self.position >= len(self.recording.interactions):
+            raise RecordingMismatch(
+                f"the recording {self.cassette.path} has no more interactions, but turn {turn} makes a {kind} "
+                f"request:\n{_pretty(masked)}\nRe-record it with: {self.cassette.rerecord_command()}"
+            )
+        recorded = self.recording.interactions[self.position]
+        if recorded.kind != kind or recorded.request != masked:
+            raise RecordingMismatch(
+                f"the {kind} request of turn {turn} no longer matches the recording "
+                f"({self.cassette.path}, interaction {self.position + 1}, a {recorded.kind} request of turn "
+                f"{recorded.turn}):\n{diff(recorded.request, masked)}\n"
+                f"Re-record it with: {self.cassette.rerecord_command()}"
+            )
+        self.position += 1
+        return recorded
+
+
+class Writer:
+    """Appends one agent session's interactions to the cassette being recorded."""
+
+    def __init__(self, cassette: Cassette, recording: SessionRecording) -> None:
+        self.cassette = cassette
+        self.recording = recording
+
+    def add(self, kind: Literal["model", "tool", "judge"], turn: int, request: dict, response: dict) -> None:
+        self.recording.interactions.append(Interaction(kind=kind, turn=turn, request=request, response=response))
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+def diff(recorded: Any, now: Any) -> str:
+    """A unified diff of two JSON values, recorded first."""
+    lines = difflib.unified_diff(
+        _pretty(recorded).splitlines(), _pretty(now).splitlines(), "recorded", "now", lineterm="", n=2
+    )
+    return "\n".join(lines)
+
+
+class RecordSettings(BaseModel):
+    """How this run uses recordings, and where they live."""
+
+    mode: RecordMode = RecordMode.AUTO
+    directory: Path | None = None
+    masks: list[str] = Field(default_factory=list)
+    real_tools: bool = False
+    plugin_version: str = ""
+
+    def path_for(self, test_path: Path, name: str) -> Path:
+        """`recordings/<file stem>/<name>.json` beside the test file, or under the configured directory."""
+        base = self.directory if self.directory is not None else test_path.parent / "recordings"
+        return base / test_path.stem / f"{_SAFE.sub('_', name).strip('_') or 'recording'}.json"
+
+    def cassette(self, test_path: Path, name: str, nodeid: str) -> Cassette | None:
+        """The cassette of one test or session, or None when recordings are off."""
+        if self.mode is RecordMode.LIVE:
+            return None
+        masker = Masker.from_environment(self.masks)
+        return Cassette(self.path_for(test_path, name), nodeid, self.mode, masker, self.plugin_version)
+
+
+_SAFE = re.compile(r"[^\w.\-\[\]@]+")

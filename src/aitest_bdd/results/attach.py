@@ -1,0 +1,69 @@
+"""Each test's result, finished when pytest reports the test and attached to the report.
+
+The result rides on the test report (`report.aitest`), so it reaches the controller under pytest-xdist.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ..config import ConfigError
+from ..errors import TurnError
+from ..run.registry import session_key
+from ..run.test_state import released, sessions_of
+from .junit import junit_properties
+from .schema import TestResult
+
+RESULT_KEY = released(pytest.StashKey[TestResult]())
+"""A scenario's result, started by the step log before its first step."""
+REPORT_ATTRIBUTE = "aitest"
+
+
+def attach_result(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """Finish the test's result from pytest's report of it, and attach it to the report and the JUnit properties."""
+    if call.excinfo is not None and call.excinfo.errisinstance((TurnError, ConfigError)):
+        report.longrepr = str(call.excinfo.value)
+    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    result = _result_for(item)
+    if result is None:
+        return
+    result.status = "skipped" if report.skipped else ("failed" if report.failed else "passed")
+    result.message = _message(result, report) if report.failed else None
+    result.duration_ms = report.duration * 1000
+    result.conversations = [session.conversation for session in sessions_of(item)]
+    if report.failed:
+        _name_failed_step(result, report)
+    setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
+    item.user_properties.extend(junit_properties(result))
+
+
+def _name_failed_step(result: TestResult, report: pytest.TestReport) -> None:
+    """Add the failing Gherkin step, with its file and line, to what pytest prints about the failure."""
+    failed = next((step for step in result.steps if step.status in ("failed", "undefined")), None)
+    if failed is not None:
+        report.sections.append(("failed step", f"{result.file}:{failed.line}: {failed.keyword} {failed.text}"))
+
+
+def _result_for(item: pytest.Item) -> TestResult | None:
+    """The scenario's result, or a new one for a Python API test that talked to an agent."""
+    result = item.stash.get(RESULT_KEY, None)
+    if result is not None:
+        return result
+    if not sessions_of(item):
+        return None
+    path, line, name = item.location
+    return TestResult(
+        nodeid=item.nodeid, kind="python", name=name, file=path, line=(line or 0) + 1, session=session_key(item)
+    )
+
+
+def _message(result: TestResult, report: pytest.TestReport) -> str:
+    """The failing step's message, else pytest's account of the failure."""
+    failed_step = next((step for step in result.steps if step.status in ("failed", "undefined")), None)
+    if failed_step is not None and failed_step.message:
+        return failed_step.message
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return crash.message.removeprefix("Failed: ")
+    return str(report.longrepr)

@@ -1,0 +1,83 @@
+"""The results of a run: one result per test, with its Gherkin steps and its conversations.
+
+This is the documented, versioned schema of `--aitest-json`; the HTML report is rendered from it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ..conversation.turns import Conversation, Usage
+
+SCHEMA_VERSION = 1
+
+Status = Literal["passed", "failed", "skipped"]
+StepStatus = Literal["passed", "failed", "skipped", "undefined"]
+
+
+class StepResult(BaseModel):
+    """A Gherkin step as it ran. `turns_before` tells where it sits in the conversation."""
+
+    keyword: str
+    text: str
+    line: int
+    status: StepStatus = "skipped"
+    message: str | None = None
+    duration_ms: float = 0.0
+    turns_before: int = 0
+    docstring: str | None = None
+    datatable: list[list[str]] | None = None
+
+
+class TestResult(BaseModel):
+    """One test: a scenario (or an Outline row), or a test of the Python API."""
+
+    __test__ = False
+
+    nodeid: str
+    kind: Literal["scenario", "python"]
+    name: str
+    feature: str | None = None
+    feature_description: str | None = None
+    file: str
+    line: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    example: dict[str, str] = Field(default_factory=dict)
+    session: str | None = None
+    status: Status = "passed"
+    message: str | None = None
+    duration_ms: float = 0.0
+    steps: list[StepResult] = Field(default_factory=list)
+    conversations: list[Conversation] = Field(default_factory=list)
+
+    @property
+    def models(self) -> list[str]:
+        return sorted({conversation.model for conversation in self.conversations})
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for conversation in self.conversations:
+            total = total + conversation.usage
+        return total
+
+    @property
+    def turn_count(self) -> int:
+        return sum(len(conversation.turns) for conversation in self.conversations)
+
+    @property
+    def tool_call_count(self) -> int:
+        return sum(len(conversation.tool_calls) for conversation in self.conversations)
+
+
+class RunResults(BaseModel):
+    """Everything `--aitest-json` writes."""
+
+    schema_version: int = SCHEMA_VERSION
+    tool: str = "aitest-bdd"
+    tool_version: str = ""
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    tests: list[TestResult] = Field(default_factory=list)

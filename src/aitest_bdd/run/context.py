@@ -1,0 +1,93 @@
+"""The run's state in one place: made when pytest configures, closed when it unconfigures."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import pytest
+
+from ..config import ConfigError
+from ..conversation.pricing import PriceTable, default_prices
+from ..recording.cassette import RecordMode, RecordSettings
+from ..runtime import Runtime
+from ..tools.pool import ServerPool
+from ..version import package_version
+from .registry import SessionRegistry
+
+RUN_KEY = pytest.StashKey["RunContext"]()
+
+
+@dataclass
+class RunContext:
+    """What the tests of a run share: event loop, prices, recording settings, shared servers, Python API sessions."""
+
+    config: pytest.Config
+    runtime: Runtime
+    prices: PriceTable
+    recording: RecordSettings
+    servers: ServerPool
+    registry: SessionRegistry
+
+    @classmethod
+    def start(cls, config: pytest.Config) -> RunContext:
+        """The run's context, from its options, stored on the config for `run_context()` to find."""
+        runtime = Runtime()
+        prices = _prices(config)
+        recording = _record_settings(config)
+        servers = ServerPool(runtime)
+        context = cls(config, runtime, prices, recording, servers, SessionRegistry(runtime, prices, recording, servers))
+        config.stash[RUN_KEY] = context
+        return context
+
+    @property
+    def model_override(self) -> str | None:
+        """The model set by `--aitest-model` or the `aitest_model` ini option, if any."""
+        return self.config.getoption("aitest_model") or self.config.getini("aitest_model") or None
+
+    def close(self) -> None:
+        """End the Python API's sessions, then the shared servers, then the event loop."""
+        with ExitStack() as stack:  # each runs, also when one before it fails
+            stack.callback(self.runtime.close)
+            stack.callback(self.servers.close_all)
+            stack.callback(self.registry.close_all)
+
+
+def run_context(config: pytest.Config) -> RunContext:
+    """The context of the run `config` belongs to."""
+    return config.stash[RUN_KEY]
+
+
+def close_run(config: pytest.Config) -> None:
+    """Close the run's context, if configuring got as far as making it (pytest unconfigures after a usage error)."""
+    context = config.stash.get(RUN_KEY, None)
+    if context is not None:
+        context.close()
+
+
+def _prices(config: pytest.Config) -> PriceTable:
+    """The built-in price table, extended by the `aitest_pricing` file."""
+    table = default_prices()
+    extra = config.getini("aitest_pricing")
+    if not extra:
+        return table
+    try:
+        return table.extended(config.rootpath / extra)
+    except ConfigError as error:
+        raise pytest.UsageError(f"aitest_pricing: {error}") from None
+
+
+def _record_settings(config: pytest.Config) -> RecordSettings:
+    """How this run records and replays, from `--aitest-record`, `--aitest-real-tools` and the ini."""
+    mode = config.getoption("aitest_record") or config.getini("aitest_record") or "auto"
+    if mode not in {m.value for m in RecordMode}:
+        raise pytest.UsageError(f"aitest_record = {mode!r}: use one of {', '.join(m.value for m in RecordMode)}")
+    directory = config.getini("aitest_recordings_dir")
+    real_tools = config.getoption("aitest_real_tools")
+    return RecordSettings(
+        mode=RecordMode(mode),
+        directory=config.rootpath / directory if directory else None,
+        masks=config.getini("aitest_record_mask"),
+        real_tools=bool(config.getini("aitest_real_tools") if real_tools is None else real_tools),
+        plugin_version=package_version(),
+    )

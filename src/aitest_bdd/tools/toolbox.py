@@ -1,0 +1,68 @@
+"""The tools of an agent: the answers of its MCP servers, and calls routed to the server that offers each tool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..config import MCPServer
+from ..errors import ToolServerError
+from .answers import ToolAnswer
+
+if TYPE_CHECKING:
+    from .servers import ToolServer
+
+
+class Toolbox:
+    """The tools of all of an agent's MCP servers, by name."""
+
+    def __init__(self, servers: list[ToolServer]) -> None:
+        self.servers = servers
+        self._owner: dict[str, ToolServer] = {}
+        for server in servers:
+            for tool in server.tools:
+                if tool.name in self._owner:
+                    raise ToolServerError(
+                        f"tool {tool.name!r} is offered by both MCP server {self._owner[tool.name].label!r} "
+                        f"and {server.label!r}: use allowed_tools=[...] on one of them"
+                    )
+                self._owner[tool.name] = server
+
+    def owners(self) -> dict[str, str]:
+        """Each tool's server label."""
+        return {name: server.label for name, server in self._owner.items()}
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
+        """Call `name` on the server that offers it."""
+        return await self._owner[name].call(name, arguments)
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        """The tools in the OpenAI chat-completions `tools` format."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description or "",
+                    "parameters": tool.input_schema or {"type": "object", "properties": {}},
+                },
+            }
+            for server in self.servers
+            for tool in server.tools
+        ]
+
+
+@asynccontextmanager
+async def open_toolbox(configs: list[MCPServer], shared: Sequence[ToolServer] = ()) -> AsyncIterator[Toolbox]:
+    """Start or connect to every server, list their tools, and close them all on exit.
+
+    `shared` servers are already open (their scope outlives this toolbox) and are not closed here.
+    """
+    async with AsyncExitStack() as stack:
+        servers = []
+        if configs:
+            from .servers import connect  # lazily: the mcp SDK costs start-up time, and many agents have no server
+
+            servers = [await connect(stack, config.expanded()) for config in configs]
+        yield Toolbox([*shared, *servers])
