@@ -52,10 +52,10 @@ class TimedModelServer(ScriptedModelServer):
         super().__init__(script)
         self.handled_ms: list[float] = []
 
-    def _handle_chat(self, body: dict[str, Any]) -> Any:
+    def _handle_chat(self, body: dict[str, Any], authorization: str = "") -> Any:
         started = time.perf_counter()
         try:
-            return super()._handle_chat(body)
+            return super()._handle_chat(body, authorization)
         finally:
             self.handled_ms.append((time.perf_counter() - started) * 1000)
 

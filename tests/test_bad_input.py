@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fault_table import HEALTHY
 
 SCRIPT = {
     "rules": [
@@ -32,13 +33,6 @@ SCRIPT = {
         },
     ]
 }
-
-HEALTHY = """
-  Scenario: healthy
-    Given the agent "plain"
-    When the user says "hello"
-    Then the response contains "hello"
-"""
 
 
 def run(project, feature: str, *options: str) -> dict[str, dict]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL|SIGNATURE|\bSIG\b", re.IGNORECASE)
+"""Names (of variables, flags, query parameters) whose values are secrets."""
 
 
 class ConfigError(ValueError):
@@ -31,6 +35,49 @@ def expand_vars(text: str, *, where: str) -> str:
         raise ConfigError(f"{where} uses ${{{name}}}, but {name} is not set: export it or use ${{{name}:-default}}")
 
     return _VAR.sub(substitute, text)
+
+
+def variables_in(texts: Iterable[str]) -> set[str]:
+    """The names of the `${VAR}`s used in `texts`."""
+    return {match.group(1) for text in texts for match in _VAR.finditer(text)}
+
+
+def flag_values(args: list[str]) -> list[tuple[str, str | None]]:
+    """Each argument as it may be shown, with the secret it hides: the value of `--token X` or `--api-key=X`."""
+    shown: list[tuple[str, str | None]] = []
+    after_secret_flag = False
+    for arg in args:
+        flag, equals, value = arg.partition("=")
+        is_secret_flag = arg.startswith("-") and SECRET_NAME.search(flag) is not None
+        if is_secret_flag and equals:
+            shown.append((f"{flag}=...", value))
+        elif after_secret_flag and not arg.startswith("-"):
+            shown.append(("...", arg))
+        else:
+            shown.append((arg, None))
+        after_secret_flag = is_secret_flag and not equals
+    return shown
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+    except ValueError:  # a port that is not a number
+        return False
+
+
+def safe_url(url: str) -> str:
+    """`url` as it may be shown: without credentials, and with every query parameter's value hidden."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "(an invalid URL)"
+    query = "&".join(f"{name}=..." for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return parts._replace(netloc=host, query=query, fragment="").geturl()
 
 
 class _Frozen(BaseModel):
@@ -58,6 +105,17 @@ class Provider(_Frozen):
     def _model_not_empty(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("model must not be empty, e.g. 'openai/gpt-4.1-mini' or 'ollama/llama3.2'")
+        return value.strip()
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _is_http_url(value.strip()):
+            raise ValueError(
+                f"base_url {safe_url(value)!r} is not an http(s) URL: give one like 'http://localhost:8000/v1'"
+            )
         return value.strip()
 
     @field_validator("timeout")
@@ -124,18 +182,19 @@ class MCPServer(_Frozen):
 
     @property
     def label(self) -> str:
-        """A short name for messages: the given name, else the command or URL."""
+        """A short name for messages, without secrets: the given name, else the command or URL as written."""
         if self.name:
             return self.name
         if self.command:
-            return " ".join([os.path.basename(self.command[0]), *self.command[1:]])
-        return str(self.url)
+            return " ".join([os.path.basename(self.command[0]), *(shown for shown, _ in flag_values(self.command[1:]))])
+        return safe_url(str(self.url))
 
     def expanded(self) -> MCPServer:
-        """A copy with `${VAR}` expanded in command, env, headers and url."""
+        """A copy with `${VAR}` expanded in command, env, headers and url; it keeps the label as written."""
         where = f"MCP server {self.label!r}"
         return self.model_copy(
             update={
+                "name": self.label,
                 "command": [expand_vars(part, where=where) for part in self.command] if self.command else None,
                 "url": expand_vars(self.url, where=where) if self.url else None,
                 "env": {key: expand_vars(value, where=where) for key, value in self.env.items()},
@@ -145,7 +204,12 @@ class MCPServer(_Frozen):
 
 
 class Agent(_Frozen):
-    """An LLM with tools from MCP servers, a system prompt and limits."""
+    """An LLM with tools from MCP servers, a system prompt and limits.
+
+    `max_tool_result_chars` and `max_response_chars` cut a tool result or a model's reply that is longer
+    (the cut is marked, and the full size kept); `turn_timeout` stops a turn that runs longer, whatever
+    it waits on.
+    """
 
     name: str
     provider: Provider
@@ -153,6 +217,15 @@ class Agent(_Frozen):
     system_prompt: str | None = None
     max_tool_rounds: int = 10
     max_tool_result_chars: int = 100_000
+    max_response_chars: int = 100_000
+    turn_timeout: float = 600.0
+
+    @field_validator("turn_timeout")
+    @classmethod
+    def _turn_timeout_positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("turn_timeout must be a positive number of seconds")
+        return value
 
     @field_validator("max_tool_rounds")
     @classmethod
@@ -161,11 +234,11 @@ class Agent(_Frozen):
             raise ValueError("max_tool_rounds must be at least 1")
         return value
 
-    @field_validator("max_tool_result_chars")
+    @field_validator("max_tool_result_chars", "max_response_chars")
     @classmethod
-    def _result_limit_positive(cls, value: int) -> int:
+    def _text_limit_sensible(cls, value: int, info: ValidationInfo) -> int:
         if value < 100:
-            raise ValueError("max_tool_result_chars must be at least 100")
+            raise ValueError(f"{info.field_name} must be at least 100")
         return value
 
     def with_model(self, model: str) -> Agent:

@@ -20,14 +20,16 @@ from .gherkin.steps import STEP_MODULES
 from .recording.cassette import RecordMode
 from .report.collector import ResultsCollector
 from .report.outputs import OUTPUTS
-from .results.attach import attach_result
+from .results.attach import attach_result, clean_failure
 from .run.context import RunContext, close_run, run_context
+from .run.signals import interrupt_on_sigterm, restore_sigterm
 from .run.test_state import forget
 
 if TYPE_CHECKING:
     from .conversation.session import AgentSession
 
 pytest_plugins = STEP_MODULES
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("aitest", "aitest-bdd: LLM agent specs")
@@ -85,10 +87,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     RunContext.start(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
+    interrupt_on_sigterm(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    close_run(config)
+    try:
+        close_run(config)
+    finally:
+        restore_sigterm(config)
 
 
 # Collection
@@ -157,6 +163,7 @@ def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature, s
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    clean_failure(item, call)
     report: pytest.TestReport = yield
     attach_result(item, call, report)
     if report.when == "teardown":

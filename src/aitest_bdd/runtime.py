@@ -40,7 +40,11 @@ class Runtime:
             if self._portal is None:
                 from anyio.from_thread import start_blocking_portal  # lazily: a run without agents needs no loop
 
-                self._portal = self._stack.enter_context(start_blocking_portal())
+                portal = self._stack.enter_context(start_blocking_portal())
+                # What still runs on the loop when it stops has no one waiting for it (a server start that
+                # Ctrl-C cut short from the caller's side): cancel it, so that it ends and closes what it opened.
+                self._stack.callback(portal.call, portal.stop, True)
+                self._portal = portal
             return self._portal
 
     def call(self, func: Callable[..., Awaitable[T]], *args: object) -> T:

@@ -57,15 +57,16 @@ async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_cli
     """The judge model's completion, as the JSON it sent."""
     import openai  # lazily, like the providers: the step library loads this module when pytest starts
 
-    from ..models.providers import describe_api_error, make_client  # lazily: it loads the openai SDK
+    from ..models.providers import counting_requests, describe_api_error, make_client  # lazily: loads openai
 
     client, model = make_client(provider, http_client)
     temperature = 0 if provider.temperature is None else provider.temperature
     body = {"model": model, "messages": messages, "temperature": temperature}
-    try:
-        return await client.post("/chat/completions", body=body, cast_to=object)
-    except openai.APIError as error:
-        raise JudgeError(f"the judge failed: {describe_api_error(error, provider)}") from None
+    with counting_requests() as sent:
+        try:
+            return await client.post("/chat/completions", body=body, cast_to=object)
+        except openai.APIError as error:
+            raise JudgeError(f"the judge failed: {describe_api_error(error, provider, len(sent))}") from None
 
 
 def judgement_from(criterion: str, model: str, completion: ChatCompletion, duration_ms: float) -> Judgement:

@@ -8,18 +8,30 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
 import openai
 from openai.types.chat import ChatCompletion
+from pydantic import ValidationError
 
 from ..config import Agent, ConfigError, MCPServer, Provider
 from ..errors import ToolServerError, TurnError, first_leaf
-from ..models.providers import describe_api_error, describe_transport_error, make_client, resolve, shared_http_client
+from ..models.providers import (
+    counting_requests,
+    describe_api_error,
+    describe_transport_error,
+    make_client,
+    resolve,
+    shared_http_client,
+)
 from ..recording.cassette import Cassette, Player, RecordingMismatch, Writer, diff
+from ..recording.files import first_error
 from ..runtime import Runtime
 from ..tools.answers import ToolAnswer
 from ..tools.toolbox import Toolbox, open_toolbox
+from ..unicode import valid_data, valid_text
 from .judge import JudgeError, ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
+from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
 from .turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
 
 if TYPE_CHECKING:
@@ -121,7 +133,7 @@ class AgentSession:
         self._toolbox_cm = toolbox_cm
         tools = self._toolbox.openai_tools()
         if self._player is not None:
-            masked = self._player.cassette.masker.data(tools)
+            masked = self._player.cassette.redactor.data(tools)
             if masked != self._tools:
                 self.close()
                 raise RecordingMismatch(
@@ -145,17 +157,23 @@ class AgentSession:
 
     async def run_turn(self, message: str) -> Turn:
         """Send `message`, run the tool-calling loop until a text answer, and return the turn."""
+        message = valid_text(message)
         turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
         turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
         self.turns.append(turn)
         messages = [*self.history, {"role": "user", "content": message}]
         started = time.perf_counter()
+        limit = self.agent.turn_timeout
         try:
-            await self._loop(turn, messages)
+            with anyio.fail_after(limit):
+                await self._loop(turn, messages)
         except (TurnError, ToolServerError, ConfigError, RecordingMismatch) as error:
-            turn.error = str(error)
-        except openai.APIError as error:
-            turn.error = describe_api_error(error, self.agent.provider)
+            turn.error = valid_text(str(error))
+        except TimeoutError:
+            turn.error = (
+                f"the turn was stopped after Agent(turn_timeout={limit:g}) seconds, before the agent answered "
+                "(raise turn_timeout for a longer task, or check what the model and tools wait on)"
+            )
         else:
             self.history = messages
         finally:
@@ -177,6 +195,8 @@ class AgentSession:
             )
             completion = ChatCompletion.model_validate(data)
         except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
+            if self._player is not None and isinstance(error, ValidationError):
+                raise self._unreadable_replay("judge response", error) from None
             raise JudgeError(
                 f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
             ) from None
@@ -184,16 +204,22 @@ class AgentSession:
         turn.judgements.append(verdict)
         return verdict
 
+    def _unreadable_replay(self, what: str, error: ValidationError) -> RecordingMismatch:
+        """A replayed response that cannot be read: the recording was edited since it was made."""
+        assert self._player is not None
+        where = f"interaction {self._player.position}: {first_error(error)}"
+        return RecordingMismatch(self._player.cassette.problem(f"has a {what} that cannot be read ({where})"))
+
     async def _exchange(
         self, kind: Kind, turn: int, request: dict[str, Any], live: Callable[[], Awaitable[Any]]
     ) -> Any:
         """The response to `request`: replayed from the recording, or live (and recorded when recording)."""
         if self._player is not None and (kind != "tool" or not self._real_tools):
             return self._player.next(kind, turn, request).response
-        response = await live()
+        response = valid_data(await live())
         if self._player is not None:
             recorded = self._player.next(kind, turn, request).response
-            now = self._player.cassette.masker.data(response)
+            now = self._player.cassette.redactor.data(response)
             if {**recorded, "duration_ms": 0} != {**now, "duration_ms": 0}:
                 raise TurnError(
                     f"the result of tool {request['name']!r} differs from the recording (did the server change?):\n"
@@ -218,13 +244,20 @@ class AgentSession:
 
         async def live() -> Any:
             assert self._client is not None
-            return await self._client.post("/chat/completions", body=body, cast_to=object)
+            with counting_requests() as sent:
+                try:
+                    completion = await self._client.post("/chat/completions", body=body, cast_to=object)
+                except openai.APIError as error:
+                    raise TurnError(describe_api_error(error, provider, len(sent))) from None
+            return cut_replies(completion, self.agent.max_response_chars)
 
         try:
             return ChatCompletion.model_validate(await self._exchange("model", turn.number, request, live))
-        except openai.APIError:
+        except TurnError:
             raise
         except (ValueError, TypeError, KeyError) as error:
+            if self._player is not None and isinstance(error, ValidationError):
+                raise self._unreadable_replay("model response", error) from None
             raise TurnError(
                 f"model {provider.model!r} sent a response that is not a chat completion "
                 f"({type(error).__name__}: {error})"
@@ -242,7 +275,8 @@ class AgentSession:
             response = await self._complete(turn, messages)
             if not response.choices:
                 raise TurnError(f"model {provider.model!r} returned a response with no choices")
-            reply = response.choices[0].message
+            choice = response.choices[0]
+            reply = choice.message
             usage = Usage.reported(response.usage)
             turn.usage = turn.usage + usage
             turn.model_calls.append(
@@ -250,13 +284,18 @@ class AgentSession:
                     model=response.model or self._model,
                     content=reply.content,
                     tool_calls=[call.function.name for call in reply.tool_calls or []],
-                    finish_reason=response.choices[0].finish_reason,
+                    finish_reason=choice.finish_reason,
+                    refusal=reply.refusal,
                     usage=usage,
                     duration_ms=(time.perf_counter() - started) * 1000,
+                    truncated_from=(choice.model_extra or {}).get(TRUNCATED_FROM),
                 )
             )
+            unfinished = UNFINISHED.get(choice.finish_reason or "")
+            if unfinished:
+                raise TurnError(f"model {provider.model!r} {unfinished}")
             if not reply.tool_calls:
-                turn.final_response = reply.content or ""
+                turn.final_response = reply.content or reply.refusal or ""
                 messages.append({"role": "assistant", "content": turn.final_response})
                 return
             if _round == self.agent.max_tool_rounds:
@@ -304,7 +343,11 @@ class AgentSession:
             return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
 
         request = {"name": name, "arguments": parsed}
-        answer = ToolAnswer.model_validate(await self._exchange("tool", turn.number, request, live))
+        response = await self._exchange("tool", turn.number, request, live)
+        try:
+            answer = ToolAnswer.model_validate(response)
+        except ValidationError as error:  # a live answer is a ToolAnswer: only a replayed one can fail
+            raise self._unreadable_replay("tool result", error) from None
         call.server, call.duration_ms, call.truncated_from = (
             answer.server,
             answer.duration_ms,
@@ -336,4 +379,4 @@ def _parse_arguments(arguments: str | dict | None) -> dict[str, Any] | str:
         return f"Error: the arguments are not valid JSON ({error.msg} at position {error.pos}); send a JSON object."
     if not isinstance(parsed, dict):
         return f"Error: the arguments must be a JSON object, not {type(parsed).__name__}."
-    return parsed
+    return valid_data(parsed)

@@ -55,8 +55,10 @@ class ModelCall(BaseModel):
     content: str | None = None
     tool_calls: list[str] = Field(default_factory=list)
     finish_reason: str | None = None
+    refusal: str | None = None
     usage: Usage = Field(default_factory=Usage)
     duration_ms: float = 0.0
+    truncated_from: int | None = None
 
 
 class Judgement(BaseModel):

@@ -26,8 +26,17 @@ def agents_by_name(agents: object) -> dict[str, Agent]:
     if isinstance(agents, Agent):
         agents = [agents]
     if not isinstance(agents, Sequence) or not all(isinstance(agent, Agent) for agent in agents):
-        raise ConfigError(f"the {AGENTS_FIXTURE} fixture must return a list of aitest_bdd.Agent, not {agents!r}")
-    return {agent.name: agent for agent in agents}
+        raise ConfigError(
+            f"the {AGENTS_FIXTURE} fixture must return a list of aitest_bdd.Agent, not {type(agents).__name__}"
+        )
+    known: dict[str, Agent] = {}
+    for agent in agents:
+        if agent.name in known:
+            raise ConfigError(
+                f"the {AGENTS_FIXTURE} fixture defines two agents named {agent.name!r}: give each a name of its own"
+            )
+        known[agent.name] = agent
+    return known
 
 
 def find_agent(agents: object, name: str, model: str | None) -> Agent:
@@ -72,6 +81,7 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
         problem = str(error)
     if problem:
         pytest.fail(problem, pytrace=False)
+    context.redactor.learn_agent(agent)
     session = AgentSession(
         agent,
         context.runtime,
@@ -107,7 +117,8 @@ def _cassette(request: pytest.FixtureRequest) -> Cassette | None:
     """The test's recording file, shared by its sessions and saved when the test ends."""
     item = request.node
     if CASSETTE_KEY not in item.stash:
-        cassette = run_context(request.config).recording.cassette(item.path, item.name, item.nodeid)
+        context = run_context(request.config)
+        cassette = context.recording.cassette(item.path, item.name, item.nodeid, context.redactor)
         item.stash[CASSETTE_KEY] = cassette
         if cassette is not None:
             request.addfinalizer(lambda: save_unless_broken(cassette, sessions_of(item)))

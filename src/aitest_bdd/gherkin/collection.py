@@ -1,17 +1,32 @@
-"""Collect `.feature` files directly: each scenario (and each Outline row) becomes a pytest test."""
+"""Collect `.feature` files directly: each scenario (and each Outline row) becomes a pytest test.
+
+A file that cannot be collected becomes one failing test, `test_feature_file`, whose message says what
+to fix: a file that is not UTF-8, a file with no Feature (empty, or only comments: most likely a mistake),
+a Gherkin error. Two scenarios of one name fail as one test of that name. The other files and scenarios
+run. A UTF-8 byte order mark is accepted; a Feature with no scenarios yet has no tests.
+"""
 
 from __future__ import annotations
 
 import re
 import types
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pytest_bdd import exceptions, scenario
 from pytest_bdd.feature import get_feature
+from pytest_bdd.gherkin_parser import get_gherkin_document
+from pytest_bdd.parser import Feature
+
+from ..results.attach import RESULT_KEY
+from ..results.schema import TestResult
+from .step_log import relative_path
 
 _NOT_WORD = re.compile(r"\W+")
+_ENCODING = "utf-8-sig"
+"""UTF-8, with or without a byte order mark."""
 
 
 def test_name(scenario_name: str, taken: set[str]) -> str:
@@ -22,6 +37,18 @@ def test_name(scenario_name: str, taken: set[str]) -> str:
         index += 1
         name = f"{base}_{index}"
     return name
+
+
+class UnusableFeatureFile(Exception):
+    """A feature file that cannot be collected: what is wrong, and at which line when there is one."""
+
+    def __init__(self, problem: str, line: int | None = None) -> None:
+        super().__init__(problem)
+        self.line = line
+
+    def message(self, file: str) -> str:
+        """The problem, after the file's name (and line)."""
+        return f"{file}{'' if self.line is None else f':{self.line}'}: {self}"
 
 
 class FeatureFile(pytest.Module):
@@ -35,31 +62,83 @@ class FeatureFile(pytest.Module):
         return module
 
     def _scenario_tests(self) -> dict[str, Callable[..., object]]:
+        file = relative_path(str(self.path), self.config)
         try:
-            feature = get_feature(str(self.path.parent), self.path.name)
-        except exceptions.GherkinParseError as error:
-            return {"test_feature_file": _broken_feature(self.path, error)}
+            feature = read_feature(self.path)
+        except UnusableFeatureFile as error:
+            return {"test_feature_file": _failing_test(error.message(file), self.path.name, file, error.line)}
+        repeated = repeated_scenario_names(self.path)
         tests: dict[str, Callable[..., object]] = {}
         for scenario_name, template in feature.scenarios.items():
+            name = test_name(scenario_name, set(tests))
+            if scenario_name in repeated:
+                lines = repeated[scenario_name]
+                message = (
+                    f"{file}:{lines[0]}: the scenarios at lines {', '.join(map(str, lines[:-1]))} and {lines[-1]} "
+                    f"have the same name, {scenario_name!r}, and only the last would run: give each a name of its "
+                    "own (a scenario's name is its test id, its recording and its entry in the reports)"
+                )
+                tests[name] = _failing_test(message, scenario_name, file, lines[0], feature.name)
+                continue
             for tag in template.tags | feature.tags:
                 self.config.addinivalue_line("markers", f"{tag}: Gherkin tag")
-            bound = scenario(self.path.name, scenario_name, features_base_dir=str(self.path.parent))(_no_op)
-            tests[test_name(scenario_name, set(tests))] = bound
+            bind = scenario(self.path.name, scenario_name, encoding=_ENCODING, features_base_dir=str(self.path.parent))
+            tests[name] = bind(_no_op)
         return tests
+
+
+def read_feature(path: Path) -> Feature:
+    """The parsed feature file, or UnusableFeatureFile saying what is wrong with it."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnusableFeatureFile(f"the feature file cannot be read: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        raise UnusableFeatureFile(
+            f"is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}): save it as UTF-8",
+            data.count(b"\n", 0, error.start) + 1,
+        ) from None
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
+        raise UnusableFeatureFile(
+            "has no Feature (the file is empty or holds only comments): "
+            "start it with 'Feature: <name>' and its scenarios, or delete it"
+        )
+    try:
+        return get_feature(str(path.parent), path.name, encoding=_ENCODING)
+    except exceptions.GherkinParseError as error:
+        raise UnusableFeatureFile(
+            f"the feature file cannot be parsed: {error.message}\n    {error.line_content.strip()}\n"
+            "Fix the Gherkin at that line; the other feature files still run.",
+            error.line,
+        ) from None
+
+
+def repeated_scenario_names(path: Path) -> dict[str, list[int]]:
+    """The scenario names that the file (with its Rules) uses more than once, with their lines."""
+    lines: dict[str, list[int]] = defaultdict(list)
+    for child in get_gherkin_document(str(path), _ENCODING).feature.children:
+        for scenario_child in child.rule.children if child.rule is not None else [child]:
+            if scenario_child.scenario is not None:
+                lines[scenario_child.scenario.name].append(scenario_child.scenario.location.line)
+    return {name: found for name, found in lines.items() if len(found) > 1}
 
 
 def _no_op() -> None:
     """The body of a scenario test: the steps are the test."""
 
 
-def _broken_feature(path: Path, error: exceptions.GherkinParseError) -> Callable[[], None]:
-    message = (
-        f"{path}:{error.line}: the feature file cannot be parsed: {error.message}\n"
-        f"    {error.line_content.strip()}\n"
-        "Fix the Gherkin at that line; the other feature files still run."
-    )
+def _failing_test(
+    message: str, name: str, file: str, line: int | None, feature: str | None = None
+) -> Callable[[pytest.FixtureRequest], None]:
+    """A test that fails with `message`, with a result of its own so that it is in the JSON and HTML too."""
 
-    def test_feature_file() -> None:
+    def test_feature_file(request: pytest.FixtureRequest) -> None:
+        item = request.node
+        item.stash[RESULT_KEY] = TestResult(
+            nodeid=item.nodeid, kind="scenario", name=name, feature=feature, file=file, line=line
+        )
         pytest.fail(message, pytrace=False)
 
     return test_feature_file

@@ -26,12 +26,16 @@ def refuse_async_step(feature, step, step_func) -> None:
 
 
 def check_placeholders(request: pytest.FixtureRequest, feature, scenario) -> None:
-    """Fail an Outline row whose steps use a <placeholder> that its Examples table has no column for."""
+    """Fail an Outline row whose steps use a <placeholder> that its Examples table has no column for.
+
+    Only the Outline's own step text counts: an Examples value may hold `<...>` (`List<int>`) of its own.
+    """
     callspec = getattr(request.node, "callspec", None)
     example = callspec.params.get("_pytest_bdd_example") if callspec else None
     if example is None:
         return
-    for step in scenario.steps:
+    outline = next((found for found in feature.scenarios.values() if found.line_number == scenario.line_number), None)
+    for step in outline.steps if outline is not None else scenario.steps:
         missing = [name for name in _PLACEHOLDER.findall(step.name) if name not in example]
         if missing:
             where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"

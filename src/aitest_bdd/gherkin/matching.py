@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
+
+import regex
 
 MISSING = object()
 """What `lookup` returns for a path that is not there."""
+PATTERN_SECONDS = 1.0
+"""How long a pattern from a feature may search one text: long enough for any sane pattern."""
+
+
+class PatternError(ValueError):
+    """A pattern from a feature that is not a regular expression, or that takes too long to search."""
+
+
+def search(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
+    """Whether `pattern` (a regular expression from a feature) occurs in `text`, within PATTERN_SECONDS."""
+    flags = regex.IGNORECASE | regex.DOTALL if ignore_case else 0
+    try:
+        return regex.search(pattern, text, flags, timeout=PATTERN_SECONDS) is not None
+    except regex.error as error:
+        raise PatternError(f'"{pattern}" is not a valid regular expression: {error}') from None
+    except TimeoutError:
+        raise PatternError(
+            f'the pattern "{pattern}" took more than {PATTERN_SECONDS:g} s on a text of {len(text):,} characters '
+            "(nested repetition such as (a+)+ backtracks without end): simplify it"
+        ) from None
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -31,7 +52,7 @@ def value_matches(expected: str, actual: Any) -> bool:
     """
     if len(expected) >= 2 and expected.startswith("/") and expected.endswith("/"):
         text = actual if isinstance(actual, str) else json.dumps(actual)
-        return re.search(expected[1:-1], text) is not None
+        return search(expected[1:-1], text)
     try:
         parsed = json.loads(expected)
     except json.JSONDecodeError:

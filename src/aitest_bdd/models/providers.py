@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING
 
+import anyio
+import httpx2
 import openai
+from openai._constants import DEFAULT_CONNECTION_LIMITS
 
-from ..config import ConfigError, Provider
+from ..config import ConfigError, Provider, safe_url
 
 if TYPE_CHECKING:
-    import httpx2
-
     from ..runtime import Runtime
 
 OLLAMA_BASE_URL = "http://localhost:11434/v1"
@@ -59,13 +63,57 @@ def resolve(provider: Provider) -> ResolvedProvider:
 def shared_http_client(runtime: Runtime) -> httpx2.AsyncClient:
     """The run's HTTP connection pool for model requests: sessions reuse its connections and TLS setup.
 
-    It keeps no cookies, so that nothing one endpoint sets reaches another session, test or endpoint.
+    It keeps no cookies, so that nothing one endpoint sets reaches another session, test or endpoint,
+    and it bounds each request, from sending it to the last byte of the answer, by its timeout.
     """
-    return runtime.shared("model-http", _cookieless_http_client)
+    return runtime.shared("model-http", _model_http_client)
 
 
-def _cookieless_http_client() -> httpx2.AsyncClient:
-    return openai.DefaultAsyncHttpxClient(cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
+def _model_http_client() -> httpx2.AsyncClient:
+    return openai.DefaultAsyncHttpxClient(
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        transport=BoundedTransport(httpx2.AsyncHTTPTransport(limits=DEFAULT_CONNECTION_LIMITS)),
+    )
+
+
+_SENT: ContextVar[list[str] | None] = ContextVar("aitest_requests_sent", default=None)
+
+
+@contextmanager
+def counting_requests() -> Iterator[list[str]]:
+    """Within the block, the URLs of the HTTP requests this task sends through the shared pool (retries too)."""
+    sent: list[str] = []
+    token = _SENT.set(sent)
+    try:
+        yield sent
+    finally:
+        _SENT.reset(token)
+
+
+class BoundedTransport(httpx2.AsyncBaseTransport):
+    """Reads each answer whole within the request's read timeout, so a body trickled byte by byte cannot
+    outlast it; counts the requests of `counting_requests()`."""
+
+    def __init__(self, transport: httpx2.AsyncBaseTransport) -> None:
+        self._transport = transport
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        sent = _SENT.get()
+        if sent is not None:
+            sent.append(str(request.url))
+        limit = (request.extensions.get("timeout") or {}).get("read")
+        if limit is None:
+            return await self._transport.handle_async_request(request)
+        try:
+            with anyio.fail_after(limit):
+                response = await self._transport.handle_async_request(request)
+                await response.aread()
+        except TimeoutError:
+            raise httpx2.ReadTimeout(f"no complete answer within {limit:g} s", request=request) from None
+        return response
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
 
 
 def make_client(provider: Provider, http_client: httpx2.AsyncClient | None = None) -> tuple[openai.AsyncOpenAI, str]:
@@ -121,16 +169,16 @@ def _entra_token_provider(model: str):
     return get_bearer_token_provider(DefaultAzureCredential(), "https://cognitiveservices.azure.com/.default")
 
 
-def describe_api_error(error: openai.APIError, provider: Provider) -> str:
-    """A one-line account of a failed model request, without headers or keys."""
+def describe_api_error(error: openai.APIError, provider: Provider, requests: int = 1) -> str:
+    """A one-line account of a failed model request, without headers or keys; `requests` were really sent."""
     model, message = provider.model, _STATUS_PREFIX.sub("", error.message)
-    retried = f" (after {provider.max_retries} retries; Provider(max_retries=...))" if provider.max_retries else ""
+    tries = f" ({requests} requests sent; Provider(max_retries={provider.max_retries}))" if requests > 1 else ""
     if isinstance(error, openai.APITimeoutError):
-        return f"model {model!r} did not answer in time (Provider(timeout={provider.timeout:g})){retried}: {message}"
+        return f"model {model!r} did not answer within Provider(timeout={provider.timeout:g}) seconds{tries}: {message}"
     if isinstance(error, openai.APIConnectionError):
-        return f"could not reach model {model!r} at {error.request.url}{retried}: {message}"
+        return f"could not reach model {model!r} at {safe_url(str(error.request.url))}{tries}: {message}"
     if isinstance(error, openai.APIStatusError):
-        return f"model {model!r} request failed with HTTP {error.status_code}{retried}: {message}"
+        return f"model {model!r} request failed with HTTP {error.status_code}{tries}: {message}"
     return f"model {model!r} request failed: {message}"
 
 
@@ -139,8 +187,8 @@ def describe_transport_error(error: Exception, provider: Provider) -> str | None
     if type(error).__module__.split(".")[0] not in ("httpx2", "httpcore2", "httpx", "httpcore"):
         return None
     if "Timeout" in type(error).__name__:
-        waited = f"Provider(timeout={provider.timeout:g})"
-        return f"model {provider.model!r} did not answer in time ({waited}): {type(error).__name__}"
+        waited = f"Provider(timeout={provider.timeout:g}) seconds"
+        return f"model {provider.model!r} did not answer within {waited}: {type(error).__name__}"
     return f"could not reach model {provider.model!r}: {type(error).__name__}: {error}"
 
 

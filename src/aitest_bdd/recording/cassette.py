@@ -8,17 +8,19 @@ A `Cassette` is that file while a test runs; a `Player` serves one session's par
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ..config import ConfigError
-from .files import Interaction, RecordingFile, SessionRecording
-from .masking import Masker
+from ..files import write_file
+from ..redaction import Redactor
+from .files import Interaction, RecordingFile, SessionRecording, UnusableRecording, read_recording
 
 
 class RecordMode(StrEnum):
@@ -45,13 +47,13 @@ class RecordingMismatch(RuntimeError):
 class Cassette:
     """A test's recording file: loaded for replay, or filled and saved while recording."""
 
-    def __init__(self, path: Path, nodeid: str, mode: RecordMode, masker: Masker, plugin_version: str) -> None:
+    def __init__(self, path: Path, nodeid: str, mode: RecordMode, redactor: Redactor, plugin_version: str) -> None:
         self.path = path
         self.nodeid = nodeid
         self.mode = mode
-        self.masker = masker
+        self.redactor = redactor
         self.existing = (
-            _load(path) if path.exists() and mode in (RecordMode.AUTO, RecordMode.NONE, RecordMode.ONCE) else None
+            self._load() if path.exists() and mode in (RecordMode.AUTO, RecordMode.NONE, RecordMode.ONCE) else None
         )
         if mode is RecordMode.NONE and self.existing is None:
             raise ConfigError(
@@ -64,6 +66,16 @@ class Cassette:
 
     def rerecord_command(self, mode: str = "all") -> str:
         return f"pytest '{self.nodeid}' --aitest-record={mode}"
+
+    def problem(self, what: str) -> str:
+        """A message that this recording `what` ("is not valid JSON ..."), with the command that records it anew."""
+        return f"the recording {self.path} {what}. Re-record it with: {self.rerecord_command()}"
+
+    def _load(self) -> RecordingFile:
+        try:
+            return read_recording(self.path)
+        except UnusableRecording as error:
+            raise ConfigError(self.problem(str(error))) from None
 
     def session(self, agent: str) -> SessionRecording | None:
         """The recorded session of `agent`, when replaying."""
@@ -93,16 +105,8 @@ class Cassette:
             }
             - {""}
         )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.masker.data(self.new.model_dump(mode="json")), indent=2, ensure_ascii=False)
-        self.path.write_text(text + "\n", encoding="utf-8")
-
-
-def _load(path: Path) -> RecordingFile:
-    try:
-        return RecordingFile.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValidationError) as error:
-        raise ConfigError(f"recording {path} cannot be read: {error}. Delete it and record again.") from None
+        text = json.dumps(self.redactor.data(self.new.model_dump(mode="json")), indent=2, ensure_ascii=False)
+        write_file(self.path, text + "\n")  # whole or not at all: a half-written recording would break replay
 
 
 class Player:
@@ -115,7 +119,7 @@ class Player:
 
     def next(self, kind: str, turn: int, request: dict[str, Any]) -> Interaction:
         """The next recorded interaction, which must be of `kind` and have the same request."""
-        masked = self.cassette.masker.data(request)
+        masked = self.cassette.redactor.data(request)
         if self.position >= len(self.recording.interactions):
             raise RecordingMismatch(
                 f"the recording {self.cassette.path} has no more interactions, but turn {turn} makes a {kind} "
@@ -165,17 +169,32 @@ class RecordSettings(BaseModel):
     real_tools: bool = False
     plugin_version: str = ""
 
-    def path_for(self, test_path: Path, name: str) -> Path:
-        """`recordings/<file stem>/<name>.json` beside the test file, or under the configured directory."""
-        base = self.directory if self.directory is not None else test_path.parent / "recordings"
-        return base / test_path.stem / f"{_SAFE.sub('_', name).strip('_') or 'recording'}.json"
+    def path_for(self, test_path: Path, name: str, nodeid: str) -> Path:
+        """`recordings/<file stem>/<name>.json` beside the test file; or, in the configured directory,
+        `<test file's path from the root directory, without its suffix>/<name>.json`, one file per test."""
+        if self.directory is None:
+            folder = test_path.parent / "recordings" / test_path.stem
+        else:
+            test_file = PurePosixPath(nodeid.split("::", 1)[0]).with_suffix("")
+            folder = self.directory.joinpath(*(part for part in test_file.parts if part not in ("/", "..")))
+        return folder / file_name(name)
 
-    def cassette(self, test_path: Path, name: str, nodeid: str) -> Cassette | None:
-        """The cassette of one test or session, or None when recordings are off."""
+    def cassette(self, test_path: Path, name: str, nodeid: str, redactor: Redactor) -> Cassette | None:
+        """The cassette of one test or session, or None when recordings are off; `redactor` masks what it stores."""
         if self.mode is RecordMode.LIVE:
             return None
-        masker = Masker.from_environment(self.masks)
-        return Cassette(self.path_for(test_path, name), nodeid, self.mode, masker, self.plugin_version)
+        return Cassette(self.path_for(test_path, name, nodeid), nodeid, self.mode, redactor, self.plugin_version)
+
+
+def file_name(name: str) -> str:
+    """`<name>.json` made safe for a file system; a name too long for one is cut and made unique by its hash."""
+    safe = _SAFE.sub("_", name).strip("_") or "recording"
+    if len(f"{safe}.json".encode()) <= _MAX_FILE_NAME_BYTES:
+        return f"{safe}.json"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{safe.encode()[:100].decode(errors='ignore')}-{digest}.json"
 
 
 _SAFE = re.compile(r"[^\w.\-\[\]@]+")
+_MAX_FILE_NAME_BYTES = 255
+"""The longest file name, in bytes, that common file systems take."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from ..unicode import valid_data
 
 FORMAT_VERSION = 1
 
@@ -37,3 +41,44 @@ class RecordingFile(BaseModel):
     recorded_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     models: list[str] = Field(default_factory=list)
     sessions: dict[str, SessionRecording] = Field(default_factory=dict)
+
+
+class UnusableRecording(ValueError):
+    """A recording file that cannot be replayed; the message says what is wrong with it."""
+
+
+def read_recording(path: Path) -> RecordingFile:
+    """The recording at `path`, if it is one in the format this version reads."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as error:
+        raise UnusableRecording(f"cannot be read ({error.strerror})") from None
+    except json.JSONDecodeError as error:
+        raise UnusableRecording(f"is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
+    except UnicodeDecodeError as error:
+        raise UnusableRecording(f"is not UTF-8 ({error.reason} at offset {error.start})") from None
+    if not isinstance(data, dict) or "format" not in data:
+        raise UnusableRecording("is not a recording: it has no format version")
+    if data["format"] != FORMAT_VERSION:
+        raise UnusableRecording(_format_problem(data["format"], data.get("plugin_version")))
+    try:
+        return RecordingFile.model_validate(valid_data(data))
+    except ValidationError as error:
+        raise UnusableRecording(f"does not fit recording format {FORMAT_VERSION} ({first_error(error)})") from None
+
+
+def first_error(error: ValidationError) -> str:
+    """Where the first problem that pydantic found is, and what it is, on one line."""
+    problems = error.errors()
+    where = ".".join(str(part) for part in problems[0]["loc"]) or "the top level"
+    more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+    return f"{where}: {problems[0]['msg']}{more}"
+
+
+def _format_problem(version: object, plugin_version: object) -> str:
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        return (
+            f"is in format {version}, written by aitest-bdd {plugin_version}, and this aitest-bdd reads format "
+            f"{FORMAT_VERSION}: upgrade aitest-bdd to replay it"
+        )
+    return f"has format {version!r}, which aitest-bdd does not know (it reads format {FORMAT_VERSION})"

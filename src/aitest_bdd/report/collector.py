@@ -1,22 +1,34 @@
-"""Collect every test's result on the controller, print the terminal summary, and write the JSON, HTML and Markdown."""
+"""Collect every test's result on the controller, print the terminal summary, and write the JSON, HTML and Markdown.
+
+The output paths are checked before the first test, and a test whose xdist worker died is a failed result.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from ..conversation.turns import Conversation
+from ..files import UnwritablePath, prepare_path
 from ..results.attach import REPORT_ATTRIBUTE
 from ..results.schema import RunResults, TestResult
 from ..version import package_version
 from .outputs import OUTPUTS
 
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
+FOREIGN_OUTPUTS = {"--junitxml": "xmlpath", "--cucumberjson": "cucumber_json_path"}
+"""pytest's JUnit XML and pytest-bdd's Cucumber JSON, by option and destination: their paths are checked too."""
+CRASH_ADVICE = (
+    "the worker's process ended during this test (killed, out of memory, or a crash in native code); "
+    "run the test without -n to see why"
+)
 
 
 @dataclass
@@ -61,6 +73,34 @@ class ResultsCollector:
         self._tallies: dict[str, Tally] = {}
         self._session_of: dict[str, str] = {}
         self._sessions: dict[str, tuple[str, int]] = {}
+        self._unwritten: dict[str, str] = {}
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self) -> None:
+        """Check every output path before the first test: one that cannot be written is a usage error."""
+        if hasattr(self.config, "workerinput"):
+            return
+        for option, target in self._output_paths():
+            try:
+                prepare_path(Path(target))
+            except UnwritablePath as error:
+                raise pytest.UsageError(f"{option} {target}: {error}") from None
+
+    def _output_paths(self) -> Iterator[tuple[str, str]]:
+        """Each output's path after how it was asked for, pytest's JUnit XML and pytest-bdd's Cucumber JSON too."""
+        yield from (asked for name in OUTPUTS if (asked := _asked_for(self.config, name)))
+        for option, dest in FOREIGN_OUTPUTS.items():
+            if target := self.config.getoption(dest, None):
+                yield option, os.path.expanduser(os.path.expandvars(target))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport) -> None:
+        """The test a pytest-xdist worker died in fails with the crash as its message (its report comes next)."""
+        report.longrepr = f"{report.longrepr}: {CRASH_ADVICE}"
+        kept = self._results.get(crashitem)
+        result = TestResult.model_validate_json(zlib.decompress(kept)) if kept else _unreported(crashitem)
+        result.status, result.message = "failed", report.longrepr
+        setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -81,22 +121,32 @@ class ResultsCollector:
     @property
     def targets(self) -> dict[str, str]:
         """The outputs asked for, by kind (read when needed: a conftest may set them after configure)."""
-        return {name: target for name in OUTPUTS if (target := _target(self.config, name))}
+        return {name: asked[1] for name in OUTPUTS if (asked := _asked_for(self.config, name))}
 
     def run_results(self) -> RunResults:
         tests = [TestResult.model_validate_json(zlib.decompress(result)) for result in self._results.values()]
         return RunResults(tool_version=package_version(), tests=tests)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
+        """Write the outputs first: the rest of finishing (teardown, stopping xdist workers) can block or fail."""
+        if not hasattr(self.config, "workerinput"):
+            self._write_outputs(session)
+        return (yield)
+
+    def _write_outputs(self, session: pytest.Session) -> None:
+        """Write each output asked for; one that fails is named in the summary and fails a run that passed."""
         targets = self.targets
-        if hasattr(self.config, "workerinput") or not targets:
+        if not targets:
             return
         results = self.run_results()
         for name, target in targets.items():
-            path = Path(target)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            OUTPUTS[name].write(results, path)
+            try:
+                OUTPUTS[name].write(results, Path(target))
+            except OSError as error:
+                self._unwritten[name] = error.strerror or str(error)
+        if self._unwritten and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def total(self) -> Tally:
         """The counts over every conversation once (a Python API session's last test holds all of it)."""
@@ -108,12 +158,21 @@ class ResultsCollector:
         return total
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self._tallies:
+        if not self._tallies and not self._unwritten:
             return
+        terminalreporter.write_sep("-", "aitest-bdd")
+        if self._tallies:
+            self._summarize_tests(terminalreporter)
+        for name, target in self.targets.items():
+            if name in self._unwritten:
+                terminalreporter.write_line(f"aitest {name}: {target} not written: {self._unwritten[name]}", red=True)
+            elif self._tallies:
+                terminalreporter.write_line(f"aitest {name}: {target}")
+
+    def _summarize_tests(self, terminalreporter) -> None:
         total = self.total()
         how = f" ({', '.join(f'{n} {source}' for source, n in sorted(total.sources.items()))})" if total.turns else ""
         answered_by = sorted(total.models)
-        terminalreporter.write_sep("-", "aitest-bdd")
         terminalreporter.write_line(
             f"{_count(len(self._tallies), 'agent test')}, {_count(total.turns, 'turn')}{how}, "
             f"{_count(total.tool_calls, 'tool call')}, {_count(total.tokens, 'token')}"
@@ -126,12 +185,22 @@ class ResultsCollector:
             )
         if total.sources.get("replayed"):
             terminalreporter.write_line("replayed turns come from recordings; --aitest-record=all records them anew")
-        for name, target in self.targets.items():
-            terminalreporter.write_line(f"aitest {name}: {target}")
 
 
-def _target(config: pytest.Config, name: str) -> str | None:
-    return config.getoption(f"aitest_{name}") or config.getini(f"aitest_{name}") or None
+def _unreported(nodeid: str) -> TestResult:
+    """The result of a test known only by its id, for a test whose worker died before reporting it."""
+    file = nodeid.split("::", 1)[0]
+    kind = "scenario" if file.endswith(".feature") else "python"
+    return TestResult(nodeid=nodeid, kind=kind, name=nodeid.rsplit("::", 1)[-1], file=file)
+
+
+def _asked_for(config: pytest.Config, name: str) -> tuple[str, str] | None:
+    """Where output `name` is to be written, after how it was asked for (`--aitest-json` or `aitest_json =`)."""
+    if option := config.getoption(f"aitest_{name}"):
+        return f"--aitest-{name}", option
+    if ini := config.getini(f"aitest_{name}"):
+        return f"aitest_{name} =", ini
+    return None
 
 
 def _count(number: int, noun: str) -> str:

@@ -1,4 +1,4 @@
-"""Write a run's results as JSON, HTML or Markdown."""
+"""Write a run's results as JSON, HTML or Markdown, each file whole or not at all."""
 
 from __future__ import annotations
 
@@ -6,23 +6,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import write_file
 from ..results.schema import RunResults
 
 
 def write_json(results: RunResults, path: Path) -> None:
-    path.write_text(results.model_dump_json(indent=1), encoding="utf-8")
+    write_file(path, results.model_dump_json(indent=1))
 
 
 def write_html(results: RunResults, path: Path) -> None:
     from .html import render_html  # lazily: jinja2 is needed only when a report is written
 
-    path.write_text(render_html(results), encoding="utf-8")
+    write_file(path, render_html(results))
 
 
 def write_markdown(results: RunResults, path: Path) -> None:
     from .markdown import render_markdown  # lazily, like the HTML: it shares the report's tallies
 
-    path.write_text(render_markdown(results), encoding="utf-8")
+    write_file(path, render_markdown(results))
 
 
 @dataclass(frozen=True)

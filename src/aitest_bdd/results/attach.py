@@ -1,14 +1,20 @@
 """Each test's result, finished when pytest reports the test and attached to the report.
 
 The result rides on the test report (`report.aitest`), so it reaches the controller under pytest-xdist.
+Everything the report carries out of the process (the result, the failure text, captured output) passes
+through the run's redactor first; text meant for the terminal shows control characters escaped.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from ..config import ConfigError
 from ..errors import TurnError
+from ..redaction import Redactor
+from ..run.context import run_context
 from ..run.registry import session_key
 from ..run.test_state import released, sessions_of
 from .junit import junit_properties
@@ -19,10 +25,19 @@ RESULT_KEY = released(pytest.StashKey[TestResult]())
 REPORT_ATTRIBUTE = "aitest"
 
 
+def clean_failure(item: pytest.Item, call: pytest.CallInfo) -> None:
+    """Redact the message of a `pytest.fail` before pytest turns it into the report's text."""
+    failed = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(failed, pytest.fail.Exception):
+        failed.msg = terminal_text(run_context(item.config).redactor, failed.msg)
+
+
 def attach_result(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
     """Finish the test's result from pytest's report of it, and attach it to the report and the JUnit properties."""
+    redactor = run_context(item.config).redactor
     if call.excinfo is not None and call.excinfo.errisinstance((TurnError, ConfigError)):
-        report.longrepr = str(call.excinfo.value)
+        report.longrepr = terminal_text(redactor, str(call.excinfo.value))
+    report.sections = [(title, terminal_text(redactor, text)) for title, text in report.sections]
     if not (report.when == "call" or (report.when == "setup" and not report.passed)):
         return
     result = _result_for(item)
@@ -34,8 +49,20 @@ def attach_result(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestR
     result.conversations = [session.conversation for session in sessions_of(item)]
     if report.failed:
         _name_failed_step(result, report)
-    setattr(report, REPORT_ATTRIBUTE, result.model_dump(mode="json"))
-    item.user_properties.extend(junit_properties(result))
+    setattr(report, REPORT_ATTRIBUTE, redactor.data(result.model_dump(mode="json")))
+    item.user_properties.extend((name, redactor.text(value)) for name, value in junit_properties(result))
+
+
+def terminal_text(redactor: Redactor, text: str) -> str:
+    """`text` without secrets, and with control characters other than newline and tab shown escaped."""
+    return _CONTROL.sub(_escape, redactor.text(text))
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group(0).encode("unicode_escape").decode("ascii")
 
 
 def _name_failed_step(result: TestResult, report: pytest.TestReport) -> None:

@@ -10,6 +10,7 @@ import pytest
 from ..config import ConfigError
 from ..conversation.pricing import PriceTable, default_prices
 from ..recording.cassette import RecordMode, RecordSettings
+from ..redaction import Redactor
 from ..runtime import Runtime
 from ..tools.pool import ServerPool
 from ..version import package_version
@@ -20,7 +21,7 @@ RUN_KEY = pytest.StashKey["RunContext"]()
 
 @dataclass
 class RunContext:
-    """What the tests of a run share: event loop, prices, recording settings, shared servers, Python API sessions."""
+    """What the tests of a run share: event loop, prices, recording settings, servers, sessions, the redactor."""
 
     config: pytest.Config
     runtime: Runtime
@@ -28,6 +29,7 @@ class RunContext:
     recording: RecordSettings
     servers: ServerPool
     registry: SessionRegistry
+    redactor: Redactor
 
     @classmethod
     def start(cls, config: pytest.Config) -> RunContext:
@@ -36,7 +38,12 @@ class RunContext:
         prices = _prices(config)
         recording = _record_settings(config)
         servers = ServerPool(runtime)
-        context = cls(config, runtime, prices, recording, servers, SessionRegistry(runtime, prices, recording, servers))
+        try:
+            redactor = Redactor.from_environment(recording.masks)
+        except ConfigError as error:
+            raise pytest.UsageError(str(error)) from None
+        registry = SessionRegistry(runtime, prices, recording, servers, redactor)
+        context = cls(config, runtime, prices, recording, servers, registry, redactor)
         config.stash[RUN_KEY] = context
         return context
 

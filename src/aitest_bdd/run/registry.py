@@ -10,6 +10,7 @@ import pytest
 from ..config import Agent
 from ..conversation.pricing import PriceTable
 from ..recording.cassette import Cassette, RecordSettings
+from ..redaction import Redactor
 from ..runtime import Runtime
 from ..tools.pool import ServerPool
 from .test_state import save_unless_broken, shared_servers
@@ -30,11 +31,14 @@ def session_key(item: pytest.Item) -> str:
 class SessionRegistry:
     """Open conversations of the Python API, by session key and agent name."""
 
-    def __init__(self, runtime: Runtime, prices: PriceTable, recording: RecordSettings, servers: ServerPool) -> None:
+    def __init__(
+        self, runtime: Runtime, prices: PriceTable, recording: RecordSettings, servers: ServerPool, redactor: Redactor
+    ) -> None:
         self.runtime = runtime
         self.prices = prices
         self.recording = recording
         self.servers = servers
+        self.redactor = redactor
         self._sessions: dict[str, dict[str, AgentSession]] = {}
         self._cassettes: dict[str, Cassette | None] = {}
         self._last_item: dict[str, str] = {}
@@ -52,9 +56,10 @@ class SessionRegistry:
         if session is None:
             from ..conversation.session import AgentSession  # lazily: it loads the openai SDK
 
+            self.redactor.learn_agent(agent)
             if key not in self._cassettes:
                 name = key.split("::", 1)[-1]
-                self._cassettes[key] = self.recording.cassette(item.path, name, item.nodeid)
+                self._cassettes[key] = self.recording.cassette(item.path, name, item.nodeid, self.redactor)
             session = by_agent[identity] = AgentSession(
                 agent,
                 self.runtime,

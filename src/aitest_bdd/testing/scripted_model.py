@@ -35,7 +35,9 @@ MODEL_ID = "aitest-scripted"
 HANG_SECONDS = 3600.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
-_PLACEHOLDER = re.compile(r"\{(user|result)(?::([^{}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(user|result|authorization)(?::([^{}]*))?\}")
+TRICKLE_GAP_SECONDS = 0.25
+"""A trickled body arrives in pieces this far apart: each read is quick, only the whole is slow."""
 _MALFORMED_BODY = b'this is not JSON {"choices": ['
 
 
@@ -69,11 +71,18 @@ class HTTPFault(_Strict):
 
 
 class ScriptedReply(_Strict):
-    """One assistant reply: text and/or tool calls, or a misbehaviour (fault, bad body, hang)."""
+    """One assistant reply: text and/or tool calls, or a misbehaviour (fault, bad body, hang).
+
+    `finish_reason` overrides the one the reply implies (`stop` or `tool_calls`); `refusal` sends a refusal
+    instead of content; `trickle_seconds` spreads the body over that many seconds, a piece at a time.
+    """
 
     content: str | None = None
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
+    refusal: str | None = None
+    finish_reason: str | None = None
     latency_ms: float = Field(default=0, ge=0)
+    trickle_seconds: float = Field(default=0, ge=0)
     error: HTTPFault | None = None
     malformed_body: bool = False
     no_choices: bool = False
@@ -186,20 +195,22 @@ def _text(content: Any) -> str:
 
 @dataclass(frozen=True)
 class _Turn:
-    """The current user message, its 1-based turn number and the messages after it."""
+    """The current user message, its 1-based turn number, the messages after it, and the request's credentials."""
 
     user: str
     number: int
     tail: list[dict[str, Any]]
+    authorization: str = ""
 
     @classmethod
-    def of(cls, messages: list[dict[str, Any]]) -> _Turn | None:
+    def of(cls, messages: list[dict[str, Any]], authorization: str = "") -> _Turn | None:
         """The current turn of a conversation, or None when it has no user message."""
         user_positions = [i for i, message in enumerate(messages) if message.get("role") == "user"]
         if not user_positions:
             return None
         last = user_positions[-1]
-        return cls(_text(messages[last].get("content")), len(user_positions), messages[last + 1 :])
+        user = _text(messages[last].get("content"))
+        return cls(user, len(user_positions), messages[last + 1 :], authorization)
 
     @property
     def reply_index(self) -> int:
@@ -222,7 +233,8 @@ class _Turn:
         return None
 
     def render(self, template: str) -> str:
-        """Fill ``{user}``, ``{result}``, ``{result:TOOL}`` and ``{result:TOOL.field.path}``.
+        """Fill ``{user}``, ``{result}``, ``{result:TOOL}``, ``{result:TOOL.field.path}`` and ``{authorization}``
+        (the request's Authorization header, to test that echoed credentials are redacted).
 
         Unknown or unavailable placeholders stay as they are.
         """
@@ -232,6 +244,8 @@ class _Turn:
         kind, argument = match.group(1), match.group(2)
         if kind == "user" and argument is None:
             return self.user
+        if kind == "authorization" and argument is None:
+            return self.authorization
         if kind != "result":
             return match.group(0)
         tool_name, _, path = (argument or "").partition(".")
@@ -257,6 +271,7 @@ class _Response:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    trickle_seconds: float = 0
 
 
 def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
@@ -275,9 +290,9 @@ def _error_response(status: int, message: str, code: str, headers: dict[str, str
     return _json_response(status, {"error": error}, headers)
 
 
-def _fault_response(fault: HTTPFault) -> _Response:
+def _fault_response(fault: HTTPFault, turn: _Turn) -> _Response:
     headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-    return _error_response(fault.status, fault.message, "scripted_fault", headers)
+    return _error_response(fault.status, turn.render(fault.message), "scripted_fault", headers)
 
 
 def _usage(messages: list[dict[str, Any]], reply: ScriptedReply, content: str | None) -> dict[str, int]:
@@ -355,7 +370,7 @@ class ScriptedModelServer:
         self._thread.join()
         self._httpd = self._thread = None
 
-    def _handle_chat(self, body: dict[str, Any]) -> _Response:
+    def _handle_chat(self, body: dict[str, Any], authorization: str = "") -> _Response:
         """Answer one chat-completions request body; may block for latency or a hang."""
         with self._lock:
             self._requests.append(body)
@@ -366,7 +381,7 @@ class ScriptedModelServer:
         if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
             message = "the request needs a 'messages' list of message objects"
             return _error_response(400, message, "invalid_messages")
-        turn = _Turn.of(messages)
+        turn = _Turn.of(messages, authorization)
         if turn is None:
             return _error_response(400, "the request has no message with role 'user'", "no_user_message")
         return self._answer(turn, messages, str(body.get("model") or "default"))
@@ -385,7 +400,7 @@ class ScriptedModelServer:
         fault = self._active_fault(reply.error, (rule_index, position))
         self._stopping.wait((self.script.latency_ms + reply.latency_ms) / 1000)
         if fault is not None:
-            return _fault_response(fault)
+            return _fault_response(fault, turn)
         return self._reply_response(reply, turn, messages, model)
 
     def _active_fault(self, fault: HTTPFault | None, key: tuple[int, int]) -> HTTPFault | None:
@@ -405,19 +420,22 @@ class ScriptedModelServer:
             return _error_response(503, "the scripted hang reply ended", "hang_ended")
         if reply.malformed_body:
             return _Response(200, _MALFORMED_BODY)
-        return _json_response(200, self._completion(reply, turn, messages, model))
+        completion = json.dumps(self._completion(reply, turn, messages, model)).encode()
+        return _Response(200, completion, trickle_seconds=reply.trickle_seconds)
 
     def _completion(
         self, reply: ScriptedReply, turn: _Turn, messages: list[dict[str, Any]], model: str
     ) -> dict[str, Any]:
         content = None if reply.content is None and reply.tool_calls else turn.render(reply.content or "")
-        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if reply.refusal is not None:
+            content = None
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": reply.refusal}
         if reply.tool_calls:
             message["tool_calls"] = [self._wire_tool_call(call) for call in reply.tool_calls]
         choice = {
             "index": 0,
             "message": message,
-            "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+            "finish_reason": reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop"),
             "logprobs": None,
         }
         return {
@@ -500,7 +518,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self._send(_error_response(400, "the request body must be a JSON object", "invalid_json"))
         else:
-            self._send(self.server.app._handle_chat(body))
+            self._send(self.server.app._handle_chat(body, self.headers.get("Authorization", "")))
 
     def log_message(self, *args: Any) -> None:
         """Keep stderr quiet: no per-request log lines."""
@@ -525,9 +543,20 @@ class _Handler(BaseHTTPRequestHandler):
         return body if isinstance(body, dict) else None
 
     def _send(self, response: _Response) -> None:
-        """Write the status line, headers and body in one send."""
+        """Write the status line, headers and body in one send, or the body a piece at a time when trickled."""
         try:
-            self.wfile.write(self._head(response) + response.body)
+            if not response.trickle_seconds:
+                self.wfile.write(self._head(response) + response.body)
+                return
+            self.wfile.write(self._head(response))
+            pieces = max(2, round(response.trickle_seconds / TRICKLE_GAP_SECONDS))
+            size = -(-len(response.body) // pieces)
+            for start in range(0, len(response.body), size):
+                if self.server.app._stopping.wait(response.trickle_seconds / pieces):
+                    self.close_connection = True
+                    return
+                self.wfile.write(response.body[start : start + size])
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up, e.g. on a timeout
 

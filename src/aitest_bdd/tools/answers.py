@@ -19,13 +19,18 @@ class ToolAnswer(BaseModel):
     truncated_from: int | None = None
 
     def truncated(self, limit: int) -> ToolAnswer:
-        """This answer with its text cut to `limit` characters, marked, and the full size noted."""
-        if len(self.text) <= limit:
+        """This answer within `limit` characters: a longer text cut and marked, with its full size noted, and
+        structured content whose JSON is longer dropped, with a note of its size at the end of the text."""
+        text, structured, size = self.text, self.structured_content, None
+        if len(text) > limit:
+            size = len(text)
+            text = text[:limit] + f"\n[truncated: the tool returned {size:,} characters; the first {limit:,} are shown]"
+        if structured is not None:
+            structured_size = len(json.dumps(structured))
+            if structured_size > limit:
+                structured = None
+                text += f"\n[structured content left out: {structured_size:,} characters of JSON]"
+        if text is self.text:
             return self
-        size = len(self.text)
-        structured = self.structured_content
-        if structured is not None and len(json.dumps(structured)) > limit:
-            structured = None
-        marker = f"\n[truncated: the tool returned {size:,} characters; the first {limit:,} are shown]"
-        text = self.text[:limit] + marker
-        return self.model_copy(update={"text": text, "structured_content": structured, "truncated_from": size})
+        update = {"text": text, "structured_content": structured}
+        return self.model_copy(update=update if size is None else {**update, "truncated_from": size})

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import IO, Any
 
+import anyio
 import httpx2
 import mcp
 import mcp_types
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import ValidationError
 
 from ..config import MCPServer
 from ..errors import ToolServerError, first_leaf
+from . import process_group
 from .answers import ToolAnswer
+from .wire import checked, problem
 
 STDERR_TAIL_CHARS = 2000
 REQUEST_TIMEOUT = -32001
@@ -28,15 +37,22 @@ CONNECTION_CLOSED = -32000
 class ToolServer:
     """One open connection to an MCP server."""
 
-    def __init__(self, config: MCPServer, client: mcp.Client, errlog: IO[str] | None) -> None:
+    def __init__(self, config: MCPServer, label: str, errlog: IO[str] | None) -> None:
         self.config = config
-        self.client = client
+        self.label = label
+        self.client: mcp.Client | None = None
         self._errlog = errlog
         self.tools: list[mcp_types.Tool] = []
+        self.invalid_tools: dict[str, str] = {}
+        """Tools left out of the list because their definitions are not valid MCP, with what is wrong."""
+        self.crashed = False
+        """Whether the server exited or dropped the connection during a call."""
+        self.restarted = False
+        """Whether this is a shared server started again after it crashed."""
 
-    @property
-    def label(self) -> str:
-        return self.config.label
+    def protocol_version(self) -> str | None:
+        """The protocol version agreed on with the server, once connected."""
+        return self.client.protocol_version if self.client is not None else None
 
     def stderr_tail(self) -> str:
         """The last lines the server wrote to stderr (stdio servers only)."""
@@ -49,26 +65,25 @@ class ToolServer:
         return self._errlog.read().strip()
 
     def describe_failure(self, what: str) -> str:
-        """`what`, with the tail of the server's stderr when there is one."""
+        """`what`, with a note when the server was restarted, and the tail of its stderr when there is one."""
+        lines = [what]
+        if self.restarted:
+            lines.append(f"(MCP server {self.label!r} had crashed in an earlier scenario, and was restarted)")
         tail = self.stderr_tail()
-        return f"{what}\n--- stderr of MCP server {self.label!r} (last lines) ---\n{tail}" if tail else what
+        if tail:
+            lines.append(f"--- stderr of MCP server {self.label!r} (last lines) ---\n{tail}")
+        return "\n".join(lines)
 
     async def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
         """Call a tool and time it."""
+        assert self.client is not None, "the server is not connected"
         started = time.perf_counter()
         try:
             result = await self.client.call_tool(name, arguments, read_timeout_seconds=self.config.call_timeout)
-        except (mcp.MCPError, BaseExceptionGroup) as raised:
-            error = first_leaf(raised)
-            if not isinstance(error, mcp.MCPError):
+        except (mcp.MCPError, ValidationError, RuntimeError, BaseExceptionGroup) as raised:
+            what = self._call_failure(name, first_leaf(raised))
+            if what is None:
                 raise
-            if error.code == REQUEST_TIMEOUT:
-                what = (
-                    f"tool {name!r} on MCP server {self.label!r} did not answer within "
-                    f"call_timeout={self.config.call_timeout:g}s"
-                )
-            else:
-                what = f"MCP server {self.label!r} failed during a call to {name!r}: {error.message}"
             raise ToolServerError(self.describe_failure(what)) from None
         return ToolAnswer(
             text=result_text(result),
@@ -76,6 +91,35 @@ class ToolServer:
             is_error=bool(result.is_error),
             server=self.label,
             duration_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _call_failure(self, name: str, error: BaseException) -> str | None:
+        """What went wrong in a call of `name`, and what to do; None for an error this does not know."""
+        if isinstance(error, ValidationError):
+            return (
+                f"MCP server {self.label!r} sent a result for tool {name!r} that is not a valid MCP tool result "
+                f"({problem(error)}): fix the server"
+            )
+        if isinstance(error, RuntimeError):  # the SDK's errors for a result it cannot use (e.g. against outputSchema)
+            first_line = str(error).partition("\n")[0]
+            return f"MCP server {self.label!r} sent an invalid result for tool {name!r} ({first_line}): fix the server"
+        if not isinstance(error, mcp.MCPError):
+            return None
+        if error.code == REQUEST_TIMEOUT:
+            return (
+                f"tool {name!r} on MCP server {self.label!r} did not answer within "
+                f"call_timeout={self.config.call_timeout:g}s: raise MCPServer(call_timeout=...) if the tool is "
+                "slow, or find out where it hangs"
+            )
+        if error.code == CONNECTION_CLOSED:
+            self.crashed = True
+            return (
+                f"MCP server {self.label!r} failed during a call to {name!r}: {error.message} (the server exited "
+                "or dropped the connection; its stderr or log says why)"
+            )
+        return (
+            f"MCP server {self.label!r} failed during a call to {name!r} with error {error.code}: {error.message} "
+            "(a tool's own failures should come back as results with isError: check the server)"
         )
 
 
@@ -96,47 +140,118 @@ def result_text(result: mcp_types.CallToolResult) -> str:
 async def open_server(config: MCPServer) -> AsyncIterator[ToolServer]:
     """One server, open until exit."""
     async with AsyncExitStack() as stack:
-        yield await connect(stack, config.expanded())
+        yield await connect(stack, config)
 
 
 async def connect(stack: AsyncExitStack, config: MCPServer) -> ToolServer:
-    """Start or connect to the server and list its tools; `stack` closes it."""
-    errlog = stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"))  # noqa: SIM115
-    server = ToolServer(config, None, errlog if config.transport == "stdio" else None)  # type: ignore[arg-type]
+    """Start or connect to the server and list its tools, all within startup_timeout; `stack` closes it.
+
+    Messages name the server by its settings before `${VAR}` expansion, so no secret gets into them.
+    """
+    expanded = config.expanded()
+    own = AsyncExitStack()
+    errlog = own.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"))  # noqa: SIM115
+    server = ToolServer(expanded, config.label, errlog if config.transport == "stdio" else None)
+    # A cancel scope must enclose the connection for as long as it is open, so the deadline is lifted, not left.
+    deadline = own.enter_context(anyio.CancelScope(deadline=anyio.current_time() + config.startup_timeout))
     try:
-        server.client = await stack.enter_async_context(
-            mcp.Client(_transport(config, errlog), read_timeout_seconds=config.startup_timeout)
+        server.client = await own.enter_async_context(
+            mcp.Client(checked(_transport(expanded, errlog), server.invalid_tools, server.protocol_version))
         )
         listed = await server.client.list_tools()
-    except (OSError, mcp.MCPError, httpx2.HTTPError, BaseExceptionGroup) as error:
-        raise ToolServerError(server.describe_failure(_start_failure(config, first_leaf(error)))) from None
-    allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
-    server.tools = [tool for tool in listed.tools if allowed is None or tool.name in allowed]
+        allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
+        server.tools = [tool for tool in listed.tools if allowed is None or tool.name in allowed]
+        _check_tools(server, allowed)
+    except BaseException as error:
+        if deadline.cancel_called:
+            what: str | None = (
+                f"MCP server {server.label!r} did not start within startup_timeout={config.startup_timeout:g}s "
+                "(connect, handshake and tool list): raise MCPServer(startup_timeout=...) if it is slow to start, "
+                f"or check that it speaks MCP{' at that url' if config.url else ''}"
+            )
+        else:
+            what = _start_failure(server, expanded, first_leaf(error))
+        described = server.describe_failure(what) if what is not None else None  # before its stderr log closes
+        await own.__aexit__(type(error), error, error.__traceback__)
+        if described is None:
+            raise
+        raise ToolServerError(described) from None
+    deadline.deadline = math.inf
+    stack.push_async_exit(own)
     return server
 
 
-def _start_failure(config: MCPServer, error: BaseException) -> str:
+def _check_tools(server: ToolServer, allowed: set[str] | None) -> None:
+    """Fail when a tool the agent would be offered has a definition that is not valid MCP."""
+    invalid = {name: what for name, what in server.invalid_tools.items() if allowed is None or name in allowed}
+    if invalid:
+        listed = "; ".join(f"{name!r}: {what}" for name, what in invalid.items())
+        raise ToolServerError(
+            f"MCP server {server.label!r} offers tools whose definitions are not valid MCP ({listed}): "
+            "fix the server, or leave them out with MCPServer(allowed_tools=[...])"
+        )
+
+
+def _start_failure(server: ToolServer, config: MCPServer, error: BaseException) -> str | None:
+    """What went wrong while starting, and what to do; None for an error this does not know."""
+    label = server.label
+    check = "check its url and headers, and that it is running" if config.url else "check MCPServer(command=[...])"
+    if isinstance(error, ToolServerError):
+        return str(error)
     if isinstance(error, FileNotFoundError) and config.command:
         return (
-            f"MCP server {config.label!r} could not start: program {config.command[0]!r} not found "
+            f"MCP server {label!r} could not start: program {config.command[0]!r} not found or not executable "
             "(check MCPServer(command=[...]) and PATH)"
         )
-    if isinstance(error, mcp.MCPError) and error.code == REQUEST_TIMEOUT:
-        return f"MCP server {config.label!r} did not start within startup_timeout={config.startup_timeout:g}s"
-    if isinstance(error, mcp.MCPError) and error.code == CONNECTION_CLOSED:
-        return f"MCP server {config.label!r} exited during start-up (connection closed)"
-    detail = error.message if isinstance(error, mcp.MCPError) else f"{type(error).__name__}: {error}"
-    return f"MCP server {config.label!r} could not start: {detail}"
+    if isinstance(error, mcp.MCPError) and error.code == CONNECTION_CLOSED and config.command:
+        hint = "its stderr below may say why" if server.stderr_tail() else "run its command by hand to see why"
+        return f"MCP server {label!r} exited during start-up (connection closed): {hint}"
+    if isinstance(error, mcp.MCPError):
+        return f"MCP server {label!r} could not start: {error.message} ({check})"
+    if isinstance(error, RuntimeError):  # the SDK's errors for a handshake it cannot use (e.g. no common version)
+        return f"MCP server {label!r} could not start: {error} (check that it speaks a version of MCP this SDK does)"
+    if isinstance(error, ValidationError):
+        return f"MCP server {label!r} sent a start-up answer that is not valid MCP ({problem(error)}): fix the server"
+    if isinstance(error, httpx2.HTTPStatusError):
+        return f"MCP server {label!r} answered HTTP {error.response.status_code} ({check})"
+    if isinstance(error, OSError | httpx2.HTTPError):
+        return f"MCP server {label!r} could not start: {type(error).__name__}: {error} ({check})"
+    return None
 
 
 def _transport(config: MCPServer, errlog: IO[str]) -> Any:
     if config.transport == "stdio":
-        command = config.command or []
-        params = StdioServerParameters(command=command[0], args=command[1:], env=config.env or None, cwd=config.cwd)
+        command = _group_led([_program(config), *(config.command or [])[1:]])
+        params = StdioServerParameters(
+            command=command[0],
+            args=command[1:],
+            env=config.env or None,
+            cwd=config.cwd,
+            encoding_error_handler="replace",  # bytes that are not UTF-8 arrive as U+FFFD, not as a dead connection
+        )
         return stdio_client(params, errlog=errlog)
     if config.transport == "sse":
         return sse_client(str(config.url), headers=config.headers or None)
     return streamable_http_client(str(config.url), http_client=_http_client(config) if config.headers else None)
+
+
+def _program(config: MCPServer) -> str:
+    """The path of the server's program, found as starting it would find it; FileNotFoundError when there is none."""
+    name = (config.command or [""])[0]
+    found = shutil.which(
+        os.path.join(config.cwd or "", name) if os.sep in name else name,
+        path=config.env.get("PATH", os.environ.get("PATH")),
+    )
+    if found is None:
+        raise FileNotFoundError(name)
+    return found
+
+
+def _group_led(command: list[str]) -> list[str]:
+    """`command`, run so that the processes it starts end with it (see `process_group`); Windows ends them anyway."""
+    if sys.platform == "win32":
+        return command
+    return [sys.executable, "-I", "-S", str(Path(process_group.__file__)), *command]
 
 
 def _http_client(config: MCPServer) -> httpx2.AsyncClient:

@@ -64,5 +64,5 @@ async def open_toolbox(configs: list[MCPServer], shared: Sequence[ToolServer] = 
         if configs:
             from .servers import connect  # lazily: the mcp SDK costs start-up time, and many agents have no server
 
-            servers = [await connect(stack, config.expanded()) for config in configs]
+            servers = [await connect(stack, config) for config in configs]
         yield Toolbox([*shared, *servers])

@@ -5,7 +5,6 @@ Text comparisons ignore case.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,6 +14,7 @@ from ...config import ConfigError, Provider
 from ...conversation.judge import CLARIFICATION, NO_JUDGE, JudgeError, judge_provider
 from ...conversation.turns import Judgement
 from ...recording.cassette import RecordingMismatch
+from ..matching import PatternError, search
 from . import fail, listed
 
 if TYPE_CHECKING:
@@ -47,12 +47,12 @@ def does_not_contain(aitest_session: AgentSession, text: str) -> None:
 
 @then(parsers.re(r'the response matches "(?P<pattern>.*)"'))
 def matches(aitest_session: AgentSession, pattern: str) -> None:
-    try:
-        regex = re.compile(pattern, re.IGNORECASE | re.DOTALL)
-    except re.error as error:
-        pytest.fail(f'"{pattern}" is not a valid regular expression: {error}', pytrace=False)
     turn = aitest_session.last_turn
-    if not regex.search(turn.final_response):
+    try:
+        found = search(pattern, turn.final_response, ignore_case=True)
+    except PatternError as error:
+        pytest.fail(str(error), pytrace=False)
+    if not found:
         fail(f'expected the response of turn {turn.number} to match "{pattern}" (ignoring case)', aitest_session)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pytest_bdd import parsers, then
 
 from ...conversation.turns import ToolCall
-from ..matching import mismatches
+from ..matching import PatternError, mismatches
 from ..scopes import SCOPE, Scope, scope_of
 from . import fail, listed
 
@@ -63,7 +63,10 @@ def _check_arguments(session: AgentSession, tool: str, scope: str | None, expect
     candidates = [call for call in made if call.name == tool]
     if not candidates:
         fail(f'expected the agent to call "{tool}" {where.name}, but it called {_names(made)}', session, where)
-    results = [(call, mismatches(expected, call.arguments)) for call in candidates]
+    try:
+        results = [(call, mismatches(expected, call.arguments)) for call in candidates]
+    except PatternError as error:
+        fail(str(error), session, where)
     if any(not problems for _, problems in results):
         return
     wanted = ", ".join(f"{key}={value}" for key, value in expected.items())

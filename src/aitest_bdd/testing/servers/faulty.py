@@ -2,24 +2,33 @@
 
 Run it with ``python -m aitest_bdd.testing.servers.faulty`` (stdio). Each tool fails in one way.
 ``--stubborn`` makes the process ignore SIGTERM and the end of its input, so a client must kill it.
+``--slow-start SECONDS`` makes it wait that long before it answers anything.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent
 
 from aitest_bdd.testing.servers._cli import add_tools, run_stdio
 
+# The SDK refuses to send text that is not valid Unicode; these stand-ins are swapped for it on the wire.
+LONE_SURROGATE = "~~lone-surrogate~~"
+INVALID_UTF8 = "~~invalid-utf8~~"
+WIRE_BYTES = {LONE_SURROGATE.encode(): b"\\ud800", INVALID_UTF8.encode(): b"\xff\xfe"}
+
 
 def build_server() -> MCPServer:
-    """A server whose tools crash, hang, raise, flood or answer with far too much."""
+    """A server whose tools crash, hang, raise, flood, answer with far too much or with broken text."""
     server = MCPServer("faulty")
 
     def echo(text: str) -> str:
@@ -43,6 +52,11 @@ def build_server() -> MCPServer:
         """Answer with a text of the given size."""
         return "x" * int(megabytes * 1024 * 1024)
 
+    def huge_structured(megabytes: float = 20) -> CallToolResult:
+        """Answer with a short text and structured content of the given size."""
+        rows = ["x" * 1000] * int(megabytes * 1000)
+        return CallToolResult(content=[TextContent(type="text", text="rows sent")], structured_content={"rows": rows})
+
     def stdout_noise() -> str:
         """Write a line that is not JSON-RPC to stdout, then answer."""
         sys.stdout.write("this is not a protocol message\n")
@@ -57,13 +71,62 @@ def build_server() -> MCPServer:
         sys.stderr.flush()
         return "answered after the flood"
 
-    add_tools(server, echo, crash, hang, fail, huge, stdout_noise, stderr_flood)
+    def lone_surrogate() -> dict[str, str]:
+        """Answer with text and structured content cut inside a UTF-16 pair (a lone surrogate escape)."""
+        return {"text": f"cut at {LONE_SURROGATE}"}
+
+    def invalid_utf8() -> str:
+        """Answer with text whose bytes on the wire are not UTF-8."""
+        return f"bytes {INVALID_UTF8} here"
+
+    def spawn_child() -> str:
+        """Start a helper process that keeps running after the server exits, unless the client ends it."""
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
+        return f"started helper process {helper.pid}"
+
+    add_tools(
+        server,
+        echo,
+        crash,
+        hang,
+        fail,
+        huge,
+        huge_structured,
+        stdout_noise,
+        stderr_flood,
+        lone_surrogate,
+        invalid_utf8,
+        spawn_child,
+    )
     return server
 
 
+def swap_on_the_wire(replacements: dict[bytes, bytes]) -> None:
+    """Pass this process's stdout through a thread that replaces each key's bytes with its value's."""
+    wire = os.fdopen(os.dup(1), "wb")
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.close(write_end)
+
+    def relay() -> None:
+        with os.fdopen(read_end, "rb") as written:
+            for line in written:
+                for stand_in, raw in replacements.items():
+                    line = line.replace(stand_in, raw)
+                wire.write(line)
+                wire.flush()
+
+    threading.Thread(target=relay, daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if "--stubborn" in args:
+    parser = argparse.ArgumentParser(prog="faulty", description="An MCP server (stdio) that misbehaves on request.")
+    parser.add_argument("--stubborn", action="store_true", help="ignore SIGTERM and the end of input")
+    parser.add_argument("--slow-start", type=float, default=0, metavar="SECONDS", help="wait before serving")
+    args = parser.parse_args(argv)
+    time.sleep(args.slow_start)
+    swap_on_the_wire(WIRE_BYTES)
+    if args.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         threading.Thread(target=lambda: build_server().run("stdio"), daemon=True).start()
         while True:

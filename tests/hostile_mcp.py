@@ -1,0 +1,67 @@
+"""A raw JSON-RPC MCP server over stdio that breaks the protocol in ways the SDK's own server refuses to.
+
+Run it as ``python hostile_mcp.py [--string-schema]``. It speaks just enough of the protocol
+(initialize, tools/list, tools/call). Its tool ``echo`` answers properly; ``malformed_content``
+answers with content blocks that lack their ``text``; ``wrong_structure`` answers with structured
+content that breaks its own output schema. With ``--string-schema`` it also offers ``takes_a_string``,
+whose input schema is not an object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+METHOD_NOT_FOUND = -32601
+TOOLS = [
+    {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
+    {"name": "malformed_content", "inputSchema": {"type": "object"}},
+    {
+        "name": "wrong_structure",
+        "inputSchema": {"type": "object"},
+        "outputSchema": {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]},
+    },
+]
+STRING_SCHEMA = {"name": "takes_a_string", "description": "Its schema is a string.", "inputSchema": {"type": "string"}}
+
+
+def reply(message_id: Any, result: dict[str, Any] | None = None, error: str | None = None) -> dict[str, Any]:
+    """A JSON-RPC response: `result`, or an error with the message `error`."""
+    if error is not None:
+        return {"jsonrpc": "2.0", "id": message_id, "error": {"code": METHOD_NOT_FOUND, "message": error}}
+    return {"jsonrpc": "2.0", "id": message_id, "result": result}
+
+
+def answer(message: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The answer to one request."""
+    method, params, message_id = message.get("method"), message.get("params") or {}, message["id"]
+    if method == "initialize":
+        server = {"name": "hostile", "version": "1"}
+        return reply(
+            message_id,
+            {"protocolVersion": params.get("protocolVersion"), "capabilities": {"tools": {}}, "serverInfo": server},
+        )
+    if method == "tools/list":
+        return reply(message_id, {"tools": tools})
+    if method == "tools/call" and params.get("name") == "echo":
+        return reply(message_id, {"content": [{"type": "text", "text": (params.get("arguments") or {}).get("text")}]})
+    if method == "tools/call" and params.get("name") == "malformed_content":
+        return reply(message_id, {"content": [{"type": "text"}, {"type": "text", "txt": "oops"}]})
+    if method == "tools/call" and params.get("name") == "wrong_structure":
+        seven = {"content": [{"type": "text", "text": "seven"}], "structuredContent": {"count": "seven"}}
+        return reply(message_id, seven)
+    return reply(message_id, error=f"not served here: {method}")
+
+
+def main() -> None:
+    tools = [*TOOLS, STRING_SCHEMA] if "--string-schema" in sys.argv[1:] else TOOLS
+    for line in sys.stdin:
+        message = json.loads(line)
+        if "id" in message:
+            sys.stdout.write(json.dumps(answer(message, tools)) + "\n")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
