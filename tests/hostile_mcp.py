@@ -1,22 +1,27 @@
 """A raw JSON-RPC MCP server over stdio that breaks the protocol in ways the SDK's own server refuses to.
 
-Run it as ``python hostile_mcp.py [--string-schema]``. It speaks just enough of the protocol
-(initialize, tools/list, tools/call). Its tool ``echo`` answers properly; ``malformed_content``
+Run it as ``python hostile_mcp.py [--string-schema] [--start-once PATH]``. It speaks just enough of the
+protocol (initialize, tools/list, tools/call). Its tool ``echo`` answers properly; ``malformed_content``
 answers with content blocks that lack their ``text``; ``wrong_structure`` answers with structured
-content that breaks its own output schema. With ``--string-schema`` it also offers ``takes_a_string``,
-whose input schema is not an object.
+content that breaks its own output schema; ``crash`` ends the process during the call. With
+``--string-schema`` it also offers ``takes_a_string``, whose input schema is not an object. With
+``--start-once PATH`` it starts only once: it creates PATH, and exits at once when PATH is already there.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 METHOD_NOT_FOUND = -32601
 TOOLS = [
     {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
     {"name": "malformed_content", "inputSchema": {"type": "object"}},
+    {"name": "crash", "inputSchema": {"type": "object"}},
     {
         "name": "wrong_structure",
         "inputSchema": {"type": "object"},
@@ -48,6 +53,8 @@ def answer(message: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, An
         return reply(message_id, {"content": [{"type": "text", "text": (params.get("arguments") or {}).get("text")}]})
     if method == "tools/call" and params.get("name") == "malformed_content":
         return reply(message_id, {"content": [{"type": "text"}, {"type": "text", "txt": "oops"}]})
+    if method == "tools/call" and params.get("name") == "crash":
+        os._exit(7)
     if method == "tools/call" and params.get("name") == "wrong_structure":
         seven = {"content": [{"type": "text", "text": "seven"}], "structuredContent": {"count": "seven"}}
         return reply(message_id, seven)
@@ -55,7 +62,15 @@ def answer(message: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, An
 
 
 def main() -> None:
-    tools = [*TOOLS, STRING_SCHEMA] if "--string-schema" in sys.argv[1:] else TOOLS
+    parser = argparse.ArgumentParser(prog="hostile_mcp", description="An MCP server (stdio) that breaks the protocol.")
+    parser.add_argument("--string-schema", action="store_true", help="also offer a tool whose schema is a string")
+    parser.add_argument("--start-once", type=Path, metavar="PATH", help="exit when PATH exists, else create it")
+    args = parser.parse_args()
+    if args.start_once is not None:
+        if args.start_once.exists():
+            sys.exit(f"hostile_mcp: started once already ({args.start_once} exists)")
+        args.start_once.touch()
+    tools = [*TOOLS, STRING_SCHEMA] if args.string_schema else TOOLS
     for line in sys.stdin:
         message = json.loads(line)
         if "id" in message:

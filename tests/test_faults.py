@@ -148,28 +148,6 @@ def test_report_is_written_when_the_run_is_interrupted(project) -> None:
 
 
 @pytest.mark.script(SCRIPT)
-@pytest.mark.usefixtures("outside_xdist")
-def test_a_dead_xdist_worker_fails_only_its_scenario(project) -> None:
-    project.pytester.makeconftest(
-        project.pytester.path.joinpath("conftest.py").read_text()
-        + "\n\nimport os\nfrom pytest_bdd import when\n\n@when('the worker dies')\ndef die():\n    os._exit(3)\n"
-    )
-    scenarios = "".join(HEALTHY.replace("healthy", f"healthy {index}") for index in range(4))
-    dies = '\n  Scenario: dies\n    Given the agent "banking"\n    When the worker dies\n'
-    project.feature("dying", "Feature: Dying\n" + scenarios + dies)
-    result = project.pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-n", "2", "--aitest-json", "results.json", timeout=180
-    )
-    result.stdout.fnmatch_lines(["*worker*crashed*"])
-    tests = {t["name"]: t["status"] for t in json.loads((project.pytester.path / "results.json").read_text())["tests"]}
-    assert tests == {**{f"healthy {index}": "passed" for index in range(4)}, "test_dies": "failed"}
-    deadline = time.monotonic() + 5  # the dead worker's server sees its input close, and exits with its group
-    while project.live_servers() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert project.live_servers() == [], "the dead worker's MCP server outlived the run"
-
-
-@pytest.mark.script(SCRIPT)
 def test_outline_missing_a_column_fails_clearly(project) -> None:
     project.feature(
         "outline",

@@ -1,5 +1,6 @@
 """Faults on the tool side: broken text, servers that break the protocol or never answer, processes that
-outlive their server, Ctrl-C during a start, and shared servers that crash. Each fails only its scenario."""
+outlive their server or their run, Ctrl-C during a start, and shared servers that crash or cannot restart.
+Each fails only its scenario."""
 
 from __future__ import annotations
 
@@ -7,13 +8,20 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from fault_table import HEALTHY, OUTPUTS
+
+from aitest_bdd import MCPServer
+from aitest_bdd.tools.answers import ToolAnswer
+from aitest_bdd.tools.servers import open_server
 
 HOSTILE = Path(__file__).parent / "hostile_mcp.py"
 
@@ -56,6 +64,8 @@ def aitest_agents(base_agents):
               mcp_servers=[MCPServer(name="silent", url={silent_url!r}, startup_timeout=2)]),
         Agent(name="slow-start", provider=provider, mcp_servers=[server("faulty", "--slow-start", "3")]),
         Agent(name="shared-faulty", provider=provider, mcp_servers=[server("faulty", scope="feature")]),
+        Agent(name="shared-start-once", provider=provider,
+              mcp_servers=[hostile("--start-once", {started_once!r}, scope="feature")]),
     ]
 
 
@@ -63,6 +73,12 @@ def aitest_agents(base_agents):
 def ctrl_c_soon():
     main = threading.main_thread().ident
     threading.Timer(1.0, signal.pthread_kill, (main, signal.SIGINT)).start()
+
+
+@given("the run waits to be killed")
+def wait_to_be_killed():
+    open({servers_up!r}, "w").close()  # the agent's servers are up
+    time.sleep(60)
 """
 
 
@@ -88,12 +104,18 @@ def silent_url() -> Iterator[str]:
 
 @pytest.fixture
 def tools_project(project, silent_url: str):
-    """The project, with agents on the hostile server, a silent URL, a slow server and a shared faulty one."""
+    """The project, with agents on the hostile server, a silent URL, a slow server, a shared faulty one and a shared
+    one that starts only once; and steps that send Ctrl-C, or wait for the run to be killed."""
     conftest = project.pytester.path.joinpath("conftest.py").read_text()
-    extra = AGENTS.format(hostile=str(HOSTILE), silent_url=silent_url)
+    extra = AGENTS.format(
+        hostile=str(HOSTILE),
+        silent_url=silent_url,
+        started_once=str(project.pytester.path / "started-once"),
+        servers_up=str(project.pytester.path / "servers-up"),
+    )
     project.pytester.makeconftest(
         conftest.replace("def aitest_agents():", "def base_agents():")
-        + "\nimport threading, signal\nfrom pytest_bdd import given\n"
+        + "\nimport threading, signal, time\nfrom pytest_bdd import given\n"
         + extra
     )
     yield project
@@ -227,7 +249,28 @@ def test_no_server_process_outlives_the_run(tools_project) -> None:
 """,
     )
     assert tests["server that leaves a child running"]["status"] == "passed"
+    assert tests["stubborn server"]["status"] == "passed", tests["stubborn server"]["message"]
     assert gone(tools_project) == [], "a server's child process outlived the run"
+
+
+@pytest.mark.script(SCRIPT)
+def test_no_server_process_outlives_a_killed_run(tools_project) -> None:
+    path = tools_project.pytester.path
+    killed = '\n  Scenario: killed\n    Given the agent "stubborn"\n    And the run waits to be killed\n'
+    tools_project.feature("killed", "Feature: Killed\n" + killed)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "killed.feature"]
+    with (path / "run.log").open("wb") as log:
+        run = subprocess.Popen(command, cwd=path, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not (path / "servers-up").exists():
+            assert run.poll() is None and time.monotonic() < deadline, (path / "run.log").read_text()
+            time.sleep(0.1)
+        assert tools_project.live_servers(), "the stubborn server is not running"
+    finally:
+        run.kill()  # SIGKILL: the run cannot close anything
+        run.wait()
+    assert gone(tools_project) == [], "a server outlived the run that was killed"
 
 
 @pytest.mark.script(SCRIPT)
@@ -264,6 +307,10 @@ def test_shared_server_that_crashed_is_restarted_once(tools_project) -> None:
   Scenario: after the second crash
     Given the agent "shared-faulty"
     When the user says "echo"
+
+  Scenario: later still
+    Given the agent "shared-faulty"
+    When the user says "echo"
 """,
         "-p",
         "no:randomly",
@@ -272,8 +319,69 @@ def test_shared_server_that_crashed_is_restarted_once(tools_project) -> None:
     assert tests["after the crash"]["status"] == "passed", tests["after the crash"]["message"]
     restarted = "MCP server 'faulty' had crashed in an earlier scenario, and was restarted"
     assert restarted in tests["crash again"]["message"]
-    assert (
+    given_up = (
         "MCP server 'faulty' (scope='feature') crashed again after its restart, and a shared server is restarted "
         "only once"
-    ) in tests["after the second crash"]["message"]
+    )
+    assert given_up in tests["after the second crash"]["message"]
+    assert tests["later still"]["status"] == "failed" and given_up in tests["later still"]["message"]
     assert gone(tools_project) == []
+
+
+@pytest.mark.script(SCRIPT)
+def test_shared_server_whose_restart_failed_is_not_started_again(tools_project) -> None:
+    tests = run(
+        tools_project,
+        """
+  Scenario: crash
+    Given the agent "shared-start-once"
+    When the user says "crash it"
+
+  Scenario: restart
+    Given the agent "shared-start-once"
+    When the user says "echo"
+
+  Scenario: after the failed restart
+    Given the agent "shared-start-once"
+    When the user says "echo"
+""",
+        "-p",
+        "no:randomly",
+    )
+    assert "MCP server 'hostile' failed during a call to 'crash'" in tests["crash"]["message"]
+    restart = tests["restart"]["message"]
+    assert "MCP server 'hostile' exited during start-up" in restart
+    assert "(it was being restarted: it had crashed in an earlier scenario)" in restart
+    after = tests["after the failed restart"]
+    assert after["status"] == "failed"
+    assert (
+        "MCP server 'hostile' (scope='feature') crashed, and its restart failed; a shared server is restarted only "
+        "once: fix the server, or give it scope='scenario'. The restart failed with:\nMCP server 'hostile' exited "
+        "during start-up"
+    ) in after["message"]
+    assert "hostile_mcp: started once already" in after["message"]
+    assert gone(tools_project) == []
+
+
+def test_a_failure_that_is_not_the_servers_is_not_blamed_on_it() -> None:
+    """Only the SDK's refusal of a result is the server's invalid result; a RuntimeError of the client's own (here:
+    a call on a connection already closed) comes out as it is."""
+    config = MCPServer(name="hostile", command=[sys.executable, str(HOSTILE)])
+
+    async def call_after_close() -> None:
+        async with open_server(config) as server:
+            assert (await server.call("echo", {"text": "open"})).text == "open"
+        await server.call("echo", {"text": "closed"})
+
+    with pytest.raises(RuntimeError) as raised:
+        anyio.run(call_after_close)
+    assert type(raised.value) is RuntimeError, raised.value
+    assert "Client must be used within an async context manager" in str(raised.value)
+
+
+def test_structured_content_is_measured_in_characters() -> None:
+    """Text that is not ASCII counts one character a character, not as the escapes of ASCII-only JSON."""
+    answer = ToolAnswer(text="ok", structured_content={"text": "é" * 400})
+    assert answer.truncated(1000).structured_content == {"text": "é" * 400}
+    assert answer.truncated(1000) is answer
+    assert answer.truncated(300).structured_content is None

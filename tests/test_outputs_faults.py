@@ -257,6 +257,7 @@ def die_at_teardown(request):
 """
 DYING = """
   Scenario: dies
+    Given the agent "banking"
     When the worker dies
 
   Scenario: dies at teardown
@@ -295,3 +296,7 @@ def test_the_scenario_of_a_dead_xdist_worker_fails_in_the_outputs(project) -> No
     assert len(at_teardown["conversations"][0]["turns"]) == 1, "the crash replaced what the test had reported"
     assert "crashed while running" in (project.pytester.path / "report.html").read_text()
     assert "2 failed, 1 passed of 3 tests" in (project.pytester.path / "summary.md").read_text()
+    deadline = time.monotonic() + 5  # the dead worker's server sees its input close, and exits with its group
+    while project.live_servers() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert project.live_servers() == [], "the dead worker's MCP server outlived the run"

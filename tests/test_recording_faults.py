@@ -139,6 +139,10 @@ def test_long_names_get_short_recording_files(project) -> None:
             Given the agent "plain"
             When the user says "hello"
 
+          Scenario: {"b" * 236}
+            Given the agent "plain"
+            When the user says "hello"
+
           Scenario Outline: Echo
             Given the agent "plain"
             When the user says "<text>"
@@ -150,12 +154,12 @@ def test_long_names_get_short_recording_files(project) -> None:
               | short |
         """,
     )
-    project.run("--aitest-record=once").assert_outcomes(passed=3)
+    project.run("--aitest-record=once").assert_outcomes(passed=4)
     names = sorted(path.name for path in (project.pytester.path / "recordings/long").iterdir())
-    assert len(names) == 3 and "test_echo[short].json" in names
+    assert len(names) == 4 and "test_echo[short].json" in names and f"test_{'b' * 236}.json" in names
     assert all(len(name.encode()) <= 255 for name in names)
 
     project.server.stop()
     result, tests = results(project, "--aitest-record=none")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     assert {test["conversations"][0]["turns"][0]["source"] for test in tests.values()} == {"replayed"}

@@ -15,7 +15,8 @@ MCP_HEADER = "mcp-header-marker-c58d3a"
 SERVER_ENV = "server-env-marker-0a77f1"
 EXPANDED = "expanded-var-marker-e3b9"
 MASKED = "order-4711-0815"
-SECRETS = [PROVIDER_KEY, ENV_KEY, URL_PASSWORD, MCP_QUERY_KEY, MCP_HEADER, SERVER_ENV, EXPANDED, MASKED]
+JUDGE_KEY = "sk-judge-marker-64e8b2"
+SECRETS = [PROVIDER_KEY, ENV_KEY, URL_PASSWORD, MCP_QUERY_KEY, MCP_HEADER, SERVER_ENV, EXPANDED, MASKED, JUDGE_KEY]
 
 SCRIPT = {
     "rules": [
@@ -30,6 +31,7 @@ SCRIPT = {
         },
         {"user": "my order", "replies": [{"content": f"your order number is {MASKED}"}]},
         {"user": "hello", "replies": [{"content": "Hello!"}]},
+        {"user_regex": "CRITERION", "replies": [{"error": {"status": 401, "message": "judge key {authorization}"}}]},
     ]
 }
 
@@ -44,6 +46,12 @@ import sys
 import pytest
 
 from aitest_bdd import Agent, MCPServer, Provider
+
+
+@pytest.fixture
+def aitest_judge(aitest_agents):
+    base_url = aitest_agents[0].provider.base_url
+    return Provider(model="judge", base_url=base_url, api_key={JUDGE_KEY!r}, max_retries=0)
 
 
 @pytest.fixture
@@ -120,6 +128,25 @@ FEATURE = """Feature: Secrets
     Given the agent "keyed"
     When the user says "my order"
     Then the response contains "nothing like this"
+
+  Scenario: the judge's error quotes its key
+    Given the agent "keyed"
+    When the user says "hello"
+    Then the response satisfies "it greets"
+"""
+
+PYTHON_TESTS = """
+def agent(agents, name):
+    return next(agent for agent in agents if agent.name == name)
+
+
+async def test_a_server_that_cannot_start(aitest_run, aitest_agents):
+    await aitest_run(agent(aitest_agents, "talkative-server"), "hello")
+
+
+async def test_an_error_text_in_an_assertion(aitest_run, aitest_agents):
+    turn = await aitest_run(agent(aitest_agents, "keyed"), "reject my key")
+    assert turn.error is None, turn.error
 """
 
 OUTPUTS = ("results.json", "report.html", "summary.md", "junit.xml", "cucumber.json")
@@ -137,12 +164,13 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
     folder.mkdir()
     (folder / "conftest.py").write_text(AGENTS, encoding="utf-8")
     (folder / "secrets.feature").write_text(FEATURE, encoding="utf-8")
+    (folder / "test_python_api.py").write_text(PYTHON_TESTS, encoding="utf-8")
     result = project.pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-rA", "--aitest-record=all", "--aitest-json", "results.json",
         "--aitest-report", "report.html", "--aitest-md", "summary.md", "--junitxml", "junit.xml",
         "--cucumberjson", "cucumber.json", timeout=120,
     )  # fmt: skip
-    result.assert_outcomes(passed=1, failed=7)
+    result.assert_outcomes(passed=1, failed=10)
     texts = {name: (path / name).read_text(encoding="utf-8") for name in OUTPUTS}
     recordings = sorted((folder / "recordings").rglob("*.json"))
     assert recordings, "the scenarios whose turns ran must be recorded"
@@ -160,6 +188,7 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
     assert "starting with [SECRET] [SECRET]" in terminal
     assert "${AITEST_CONFIG_VALUE}" in terminal
     assert "your order number is [MASKED]" in texts["results.json"]
+    assert "judge key: Bearer [SECRET]" in terminal or "judge key Bearer [SECRET]" in terminal
 
 
 def test_labels_never_carry_secrets() -> None:

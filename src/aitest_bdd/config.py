@@ -6,13 +6,21 @@ import os
 import re
 from collections.abc import Iterable
 from typing import Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL|SIGNATURE|\bSIG\b", re.IGNORECASE)
-"""Names (of variables, flags, query parameters) whose values are secrets."""
+SECRET_WORDS = frozenset(
+    {"key", "apikey", "token", "secret", "password", "passwd", "auth", "credential", "credentials", "signature", "sig"}
+)
+"""Words that make a name (of a variable, a flag, a query parameter) one whose value is a secret."""
+_WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether `name` holds a secret word: `OPENAI_API_KEY`, `--token`, `apiKey`, `X-Amz-Signature`, not `AUTHOR`."""
+    return any(word.lower() in SECRET_WORDS for word in _WORD.findall(name))
 
 
 class ConfigError(ValueError):
@@ -48,7 +56,7 @@ def flag_values(args: list[str]) -> list[tuple[str, str | None]]:
     after_secret_flag = False
     for arg in args:
         flag, equals, value = arg.partition("=")
-        is_secret_flag = arg.startswith("-") and SECRET_NAME.search(flag) is not None
+        is_secret_flag = arg.startswith("-") and is_secret_name(flag)
         if is_secret_flag and equals:
             shown.append((f"{flag}=...", value))
         elif after_secret_flag and not arg.startswith("-"):
@@ -68,20 +76,21 @@ def _is_http_url(url: str) -> bool:
 
 
 def safe_url(url: str) -> str:
-    """`url` as it may be shown: without credentials, and with every query parameter's value hidden."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return "(an invalid URL)"
-    query = "&".join(f"{name}=..." for name, _ in parse_qsl(parts.query, keep_blank_values=True))
-    return parts._replace(netloc=host, query=query, fragment="").geturl()
+    """`url` as written, but without credentials, with every query parameter's value hidden and no fragment."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    location, _, query = rest.partition("#")[0].partition("?")
+    authority, slash, path = location.partition("/")
+    host = authority.rpartition("@")[2]
+    shown = f"{scheme}{separator}{host}{slash}{path}"
+    if query:
+        shown += "?" + "&".join(f"{pair.partition('=')[0]}=..." for pair in query.split("&") if pair)
+    return shown
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
 
 class Provider(_Frozen):
@@ -190,11 +199,10 @@ class MCPServer(_Frozen):
         return safe_url(str(self.url))
 
     def expanded(self) -> MCPServer:
-        """A copy with `${VAR}` expanded in command, env, headers and url; it keeps the label as written."""
+        """A copy with `${VAR}` expanded in command, env, headers and url."""
         where = f"MCP server {self.label!r}"
         return self.model_copy(
             update={
-                "name": self.label,
                 "command": [expand_vars(part, where=where) for part in self.command] if self.command else None,
                 "url": expand_vars(self.url, where=where) if self.url else None,
                 "env": {key: expand_vars(value, where=where) for key, value in self.env.items()},

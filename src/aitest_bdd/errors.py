@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class TurnError(RuntimeError):
     """A turn that could not finish; the message says why."""
@@ -16,3 +21,16 @@ def first_leaf(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     return error
+
+
+def problem(error: ValidationError, within: tuple[str | int, ...] = ()) -> str | None:
+    """The first thing pydantic found wrong in one line, and how many more there are, or None when nothing is.
+
+    With `within`, only what is wrong inside that place counts, and places are named from there.
+    """
+    errors = [found for found in error.errors(include_url=False) if found["loc"][: len(within)] == within]
+    if not errors:
+        return None
+    where = ".".join(str(part) for part in errors[0]["loc"][len(within) :])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {errors[0]['msg']}{more}" if where else f"{errors[0]['msg']}{more}"

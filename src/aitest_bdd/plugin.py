@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 pytest_plugins = STEP_MODULES
 
+SECRET_FIXTURES = frozenset({"aitest_agents", "aitest_judge"})
+"""Fixtures whose agents and providers hold secrets for the redactor, as soon as they are set up."""
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("aitest", "aitest-bdd: LLM agent specs")
@@ -156,6 +159,14 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Excep
 
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature, scenario, step) -> None:
     guards.fail_undefined_step(request, feature, scenario, step)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> Iterator[object]:
+    value = yield
+    if fixturedef.argname in SECRET_FIXTURES:
+        run_context(request.config).redactor.learn_configured(value)
+    return value
 
 
 # Results

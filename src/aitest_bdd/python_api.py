@@ -33,8 +33,10 @@ def runner(request: pytest.FixtureRequest) -> AitestRun:
     async def run(agent: Agent, message: str) -> Turn:
         if override:
             agent = agent.with_model(override)
-        session = await context.registry.session(key, agent, request.node)
-        held_sessions(request.node)[:] = context.registry.sessions(key)
+        try:
+            session = await context.registry.session(key, agent, request.node)
+        finally:  # also a session that could not open: the test's result shows it
+            held_sessions(request.node)[:] = context.registry.sessions(key)
         return await session.runtime.call_async(session.run_turn, message)
 
     return run

@@ -1,9 +1,10 @@
 """The run's secrets, and the one redactor that removes them from every text that leaves the process.
 
-It knows the values of environment variables whose names say KEY, TOKEN, SECRET, PASSWORD or AUTH, and
-learns each agent's secrets when its session opens: `Provider(api_key=...)`, credentials and key-like
-query parameters in URLs, `MCPServer(env=...)` and `headers` values, and the values that `${VAR}`
-brought into an MCP server's settings. The `aitest_record_mask` patterns are masked too. Messages,
+It knows the values of environment variables whose names hold a secret word (`config.SECRET_WORDS`:
+KEY, TOKEN, SECRET, PASSWORD, AUTH, CREDENTIAL, SIGNATURE...), and learns each agent's and judge's
+secrets when they are used: `Provider(api_key=...)`, credentials and key-like query parameters in
+URLs, `MCPServer(env=...)` and `headers` values, and the values that `${VAR}` brought into an MCP
+server's settings. The `aitest_record_mask` patterns are masked too. Messages,
 results, reports and recordings all pass through it, so a secret that the other side echoes back is
 removed as well.
 """
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .config import SECRET_NAME, Agent, ConfigError, MCPServer, flag_values, variables_in
+from .config import Agent, ConfigError, MCPServer, Provider, flag_values, is_secret_name, variables_in
 
 SECRET = "[SECRET]"
 MASK = "[MASKED]"
@@ -41,7 +42,7 @@ class Redactor:
     @classmethod
     def from_environment(cls, patterns: Iterable[str] = ()) -> Redactor:
         """A redactor that knows the secret-named environment variables' values."""
-        return cls(patterns, [value for name, value in os.environ.items() if SECRET_NAME.search(name)])
+        return cls(patterns, [value for name, value in os.environ.items() if is_secret_name(name)])
 
     def learn(self, secrets: Iterable[str]) -> None:
         """Treat each of `secrets` (of at least MIN_SECRET_CHARS characters) as secret from now on."""
@@ -55,11 +56,21 @@ class Redactor:
 
     def learn_agent(self, agent: Agent) -> None:
         """Learn the secrets in an agent's provider and MCP servers."""
-        provider = agent.provider
-        found = [provider.api_key or "", *url_secrets(provider.base_url)]
+        self.learn_provider(agent.provider)
         for server in agent.mcp_servers:
-            found += server_secrets(server)
-        self.learn(found)
+            self.learn(server_secrets(server))
+
+    def learn_provider(self, provider: Provider) -> None:
+        """Learn a provider's key and the secrets in its URL."""
+        self.learn([provider.api_key or "", *url_secrets(provider.base_url)])
+
+    def learn_configured(self, value: object) -> None:
+        """Learn the secrets of what a fixture such as `aitest_agents` or `aitest_judge` returned, if it is config."""
+        for one in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(one, Agent):
+                self.learn_agent(one)
+            elif isinstance(one, Provider):
+                self.learn_provider(one)
 
     def text(self, value: str) -> str:
         """`value` without the known secrets and the masked patterns."""
@@ -90,17 +101,30 @@ def url_secrets(url: str | None) -> list[str]:
     except ValueError:
         return [url]
     found = [parts.password or ""]
-    found += [value for name, value in parse_qsl(parts.query) if SECRET_NAME.search(name)]
+    found += [value for name, value in parse_qsl(parts.query) if is_secret_name(name)]
     return found
 
 
 def server_secrets(server: MCPServer) -> list[str]:
-    """An MCP server's env and header values, the values its `${VAR}`s bring in, and its URL's secrets."""
+    """An MCP server's env and header values, its URL's secrets, flag values such as `--token X`, as written
+    and expanded, and the values its `${VAR}`s bring in (a value kept out of the settings is one to keep out
+    of the outputs too)."""
+    found = [*_settings_secrets(server), *_settings_secrets(_expanded_or(server))]
+    texts = [*(server.command or []), server.url or "", *server.env.values(), *server.headers.values()]
+    return found + [os.environ.get(name, "") for name in variables_in(texts)]
+
+
+def _settings_secrets(server: MCPServer) -> list[str]:
     found = [*server.env.values(), *url_secrets(server.url)]
     found += [hidden for _, hidden in flag_values(server.command or []) if hidden]
     for value in server.headers.values():
         found += [value, value.partition(" ")[2]]
-    texts = [*(server.command or []), server.url or "", *server.env.values(), *server.headers.values()]
-    for name in variables_in(texts):
-        found.append(os.environ.get(name, ""))
     return found
+
+
+def _expanded_or(server: MCPServer) -> MCPServer:
+    """The server with its `${VAR}`s expanded, or as written when a variable is missing (it will not start)."""
+    try:
+        return server.expanded()
+    except ConfigError:
+        return server

@@ -66,7 +66,7 @@ async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_cli
         try:
             return await client.post("/chat/completions", body=body, cast_to=object)
         except openai.APIError as error:
-            raise JudgeError(f"the judge failed: {describe_api_error(error, provider, len(sent))}") from None
+            raise JudgeError(f"the judge failed: {describe_api_error(error, provider, sent.sent)}") from None
 
 
 def judgement_from(criterion: str, model: str, completion: ChatCompletion, duration_ms: float) -> Judgement:

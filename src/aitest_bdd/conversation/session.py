@@ -14,7 +14,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import ValidationError
 
 from ..config import Agent, ConfigError, MCPServer, Provider
-from ..errors import ToolServerError, TurnError, first_leaf
+from ..errors import ToolServerError, TurnError, first_leaf, problem
 from ..models.providers import (
     counting_requests,
     describe_api_error,
@@ -24,7 +24,6 @@ from ..models.providers import (
     shared_http_client,
 )
 from ..recording.cassette import Cassette, Player, RecordingMismatch, Writer, diff
-from ..recording.files import first_error
 from ..runtime import Runtime
 from ..tools.answers import ToolAnswer
 from ..tools.toolbox import Toolbox, open_toolbox
@@ -165,17 +164,18 @@ class AgentSession:
         started = time.perf_counter()
         limit = self.agent.turn_timeout
         try:
-            with anyio.fail_after(limit):
+            with anyio.move_on_after(limit) as bound:
                 await self._loop(turn, messages)
         except (TurnError, ToolServerError, ConfigError, RecordingMismatch) as error:
             turn.error = valid_text(str(error))
-        except TimeoutError:
-            turn.error = (
-                f"the turn was stopped after Agent(turn_timeout={limit:g}) seconds, before the agent answered "
-                "(raise turn_timeout for a longer task, or check what the model and tools wait on)"
-            )
         else:
-            self.history = messages
+            if bound.cancelled_caught:
+                turn.error = (
+                    f"the turn was stopped after Agent(turn_timeout={limit:g}) seconds, before the agent answered "
+                    "(raise turn_timeout for a longer task, or check what the model and tools wait on)"
+                )
+            else:
+                self.history = messages
         finally:
             turn.duration_ms = (time.perf_counter() - started) * 1000
             turn.cost_usd = self.prices.cost(turn.model, turn.usage) if self.prices else None
@@ -207,7 +207,7 @@ class AgentSession:
     def _unreadable_replay(self, what: str, error: ValidationError) -> RecordingMismatch:
         """A replayed response that cannot be read: the recording was edited since it was made."""
         assert self._player is not None
-        where = f"interaction {self._player.position}: {first_error(error)}"
+        where = f"interaction {self._player.position}: {problem(error)}"
         return RecordingMismatch(self._player.cassette.problem(f"has a {what} that cannot be read ({where})"))
 
     async def _exchange(
@@ -248,7 +248,7 @@ class AgentSession:
                 try:
                     completion = await self._client.post("/chat/completions", body=body, cast_to=object)
                 except openai.APIError as error:
-                    raise TurnError(describe_api_error(error, provider, len(sent))) from None
+                    raise TurnError(describe_api_error(error, provider, sent.sent)) from None
             return cut_replies(completion, self.agent.max_response_chars)
 
         try:

@@ -17,9 +17,8 @@ class PatternError(ValueError):
     """A pattern from a feature that is not a regular expression, or that takes too long to search."""
 
 
-def search(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
+def search(pattern: str, text: str, flags: int = 0) -> bool:
     """Whether `pattern` (a regular expression from a feature) occurs in `text`, within PATTERN_SECONDS."""
-    flags = regex.IGNORECASE | regex.DOTALL if ignore_case else 0
     try:
         return regex.search(pattern, text, flags, timeout=PATTERN_SECONDS) is not None
     except regex.error as error:

@@ -9,12 +9,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
 import openai
-from openai._constants import DEFAULT_CONNECTION_LIMITS
 
 from ..config import ConfigError, Provider, safe_url
 
@@ -70,50 +69,44 @@ def shared_http_client(runtime: Runtime) -> httpx2.AsyncClient:
 
 
 def _model_http_client() -> httpx2.AsyncClient:
-    return openai.DefaultAsyncHttpxClient(
-        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        transport=BoundedTransport(httpx2.AsyncHTTPTransport(limits=DEFAULT_CONNECTION_LIMITS)),
-    )
+    return BoundedClient(cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])))
 
 
-_SENT: ContextVar[list[str] | None] = ContextVar("aitest_requests_sent", default=None)
+class RequestCount:
+    """How many HTTP requests a model call sent, retries included."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
+_COUNT: ContextVar[RequestCount | None] = ContextVar("aitest_request_count", default=None)
 
 
 @contextmanager
-def counting_requests() -> Iterator[list[str]]:
-    """Within the block, the URLs of the HTTP requests this task sends through the shared pool (retries too)."""
-    sent: list[str] = []
-    token = _SENT.set(sent)
+def counting_requests() -> Iterator[RequestCount]:
+    """Within the block, count the requests this task sends through the shared pool."""
+    count = RequestCount()
+    token = _COUNT.set(count)
     try:
-        yield sent
+        yield count
     finally:
-        _SENT.reset(token)
+        _COUNT.reset(token)
 
 
-class BoundedTransport(httpx2.AsyncBaseTransport):
-    """Reads each answer whole within the request's read timeout, so a body trickled byte by byte cannot
-    outlast it; counts the requests of `counting_requests()`."""
+class BoundedClient(openai.DefaultAsyncHttpxClient):
+    """The SDK's HTTP client, but each request, with its whole answer, must finish within its read timeout:
+    a body trickled a byte at a time cannot outlast it. It counts the requests of `counting_requests()`."""
 
-    def __init__(self, transport: httpx2.AsyncBaseTransport) -> None:
-        self._transport = transport
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        sent = _SENT.get()
-        if sent is not None:
-            sent.append(str(request.url))
+    async def send(self, request: httpx2.Request, **options: Any) -> httpx2.Response:
+        count = _COUNT.get()
+        if count is not None:
+            count.sent += 1
         limit = (request.extensions.get("timeout") or {}).get("read")
         if limit is None:
-            return await self._transport.handle_async_request(request)
-        try:
-            with anyio.fail_after(limit):
-                response = await self._transport.handle_async_request(request)
-                await response.aread()
-        except TimeoutError:
-            raise httpx2.ReadTimeout(f"no complete answer within {limit:g} s", request=request) from None
-        return response
-
-    async def aclose(self) -> None:
-        await self._transport.aclose()
+            return await super().send(request, **options)
+        with anyio.move_on_after(limit):
+            return await super().send(request, **options)  # reads the body too, unless streaming
+        raise httpx2.ReadTimeout(f"no complete answer within {limit:g} s", request=request)
 
 
 def make_client(provider: Provider, http_client: httpx2.AsyncClient | None = None) -> tuple[openai.AsyncOpenAI, str]:

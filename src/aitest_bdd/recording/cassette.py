@@ -18,8 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ..config import ConfigError
-from ..files import write_file
 from ..redaction import Redactor
+from ..whole_files import write_file
 from .files import Interaction, RecordingFile, SessionRecording, UnusableRecording, read_recording
 
 

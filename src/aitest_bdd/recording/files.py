@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from ..errors import problem
 from ..unicode import valid_data
 
 FORMAT_VERSION = 1
@@ -64,15 +65,7 @@ def read_recording(path: Path) -> RecordingFile:
     try:
         return RecordingFile.model_validate(valid_data(data))
     except ValidationError as error:
-        raise UnusableRecording(f"does not fit recording format {FORMAT_VERSION} ({first_error(error)})") from None
-
-
-def first_error(error: ValidationError) -> str:
-    """Where the first problem that pydantic found is, and what it is, on one line."""
-    problems = error.errors()
-    where = ".".join(str(part) for part in problems[0]["loc"]) or "the top level"
-    more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
-    return f"{where}: {problems[0]['msg']}{more}"
+        raise UnusableRecording(f"does not fit recording format {FORMAT_VERSION} ({problem(error)})") from None
 
 
 def _format_problem(version: object, plugin_version: object) -> str:

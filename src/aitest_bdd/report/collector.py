@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from ..conversation.turns import Conversation
-from ..files import UnwritablePath, prepare_path
 from ..results.attach import REPORT_ATTRIBUTE
 from ..results.schema import RunResults, TestResult
 from ..version import package_version
+from ..whole_files import UnwritablePath, prepare_path
 from .outputs import OUTPUTS
 
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
@@ -139,12 +139,16 @@ class ResultsCollector:
         targets = self.targets
         if not targets:
             return
-        results = self.run_results()
-        for name, target in targets.items():
-            try:
-                OUTPUTS[name].write(results, Path(target))
-            except OSError as error:
-                self._unwritten[name] = error.strerror or str(error)
+        try:
+            results = self.run_results()
+        except Exception as error:  # a result that does not load must not cost the summary and the exit status
+            self._unwritten = {name: f"the results could not be read: {error}" for name in targets}
+        else:
+            for name, target in targets.items():
+                try:
+                    OUTPUTS[name].write(results, Path(target))
+                except Exception as error:  # one output that fails must not cost the others
+                    self._unwritten[name] = getattr(error, "strerror", None) or f"{type(error).__name__}: {error}"
         if self._unwritten and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import write_file
 from ..results.schema import RunResults
+from ..whole_files import write_file
 
 
 def write_json(results: RunResults, path: Path) -> None:

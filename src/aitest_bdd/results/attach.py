@@ -17,6 +17,7 @@ from ..redaction import Redactor
 from ..run.context import run_context
 from ..run.registry import session_key
 from ..run.test_state import released, sessions_of
+from ..unicode import valid_data, valid_text
 from .junit import junit_properties
 from .schema import TestResult
 
@@ -28,34 +29,46 @@ REPORT_ATTRIBUTE = "aitest"
 def clean_failure(item: pytest.Item, call: pytest.CallInfo) -> None:
     """Redact the message of a `pytest.fail` before pytest turns it into the report's text."""
     failed = call.excinfo.value if call.excinfo is not None else None
-    if isinstance(failed, pytest.fail.Exception):
+    if isinstance(failed, pytest.fail.Exception) and isinstance(failed.msg, str):
         failed.msg = terminal_text(run_context(item.config).redactor, failed.msg)
 
 
 def attach_result(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
-    """Finish the test's result from pytest's report of it, and attach it to the report and the JUnit properties."""
+    """Finish the test's result from pytest's report of it, attach it to the report and the JUnit properties,
+    and clean what the report shows."""
     redactor = run_context(item.config).redactor
+    result = _result_for(item) if report.when == "call" or (report.when == "setup" and not report.passed) else None
+    if result is not None:
+        result.status = "skipped" if report.skipped else ("failed" if report.failed else "passed")
+        result.message = _message(result, report) if report.failed else None
+        result.duration_ms = report.duration * 1000
+        result.conversations = [session.conversation for session in sessions_of(item)]
+        if report.failed:
+            _name_failed_step(result, report)
+        setattr(report, REPORT_ATTRIBUTE, redactor.data(valid_data(result.model_dump(mode="json"))))
+        item.user_properties.extend((name, redactor.text(value)) for name, value in junit_properties(result))
+    _clean(report, call, redactor)
+
+
+def _clean(report: pytest.TestReport, call: pytest.CallInfo, redactor: Redactor) -> None:
+    """The report's failure text and sections without secrets, and fit for a terminal.
+
+    Our own errors are shown as their message alone; any other failure keeps pytest's account, which is
+    replaced by its cleaned text only when cleaning changed it (a secret in a traceback, say).
+    """
     if call.excinfo is not None and call.excinfo.errisinstance((TurnError, ConfigError)):
         report.longrepr = terminal_text(redactor, str(call.excinfo.value))
+    elif report.failed and report.longrepr is not None and not isinstance(report.longrepr, str):
+        text = str(report.longrepr)
+        cleaned = terminal_text(redactor, text)
+        if cleaned != text:
+            report.longrepr = cleaned
     report.sections = [(title, terminal_text(redactor, text)) for title, text in report.sections]
-    if not (report.when == "call" or (report.when == "setup" and not report.passed)):
-        return
-    result = _result_for(item)
-    if result is None:
-        return
-    result.status = "skipped" if report.skipped else ("failed" if report.failed else "passed")
-    result.message = _message(result, report) if report.failed else None
-    result.duration_ms = report.duration * 1000
-    result.conversations = [session.conversation for session in sessions_of(item)]
-    if report.failed:
-        _name_failed_step(result, report)
-    setattr(report, REPORT_ATTRIBUTE, redactor.data(result.model_dump(mode="json")))
-    item.user_properties.extend((name, redactor.text(value)) for name, value in junit_properties(result))
 
 
 def terminal_text(redactor: Redactor, text: str) -> str:
-    """`text` without secrets, and with control characters other than newline and tab shown escaped."""
-    return _CONTROL.sub(_escape, redactor.text(text))
+    """`text` without secrets, valid Unicode, and with control characters but newline and tab shown escaped."""
+    return _CONTROL.sub(_escape, redactor.text(valid_text(text)))
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -73,11 +86,11 @@ def _name_failed_step(result: TestResult, report: pytest.TestReport) -> None:
 
 
 def _result_for(item: pytest.Item) -> TestResult | None:
-    """The scenario's result, or a new one for a Python API test that talked to an agent."""
+    """The scenario's result, or a new one for a Python API test that talked, or tried to talk, to an agent."""
     result = item.stash.get(RESULT_KEY, None)
     if result is not None:
         return result
-    if not sessions_of(item):
+    if not sessions_of(item) and "aitest_run" not in getattr(item, "fixturenames", ()):
         return None
     path, line, name = item.location
     return TestResult(

@@ -21,16 +21,16 @@ class ToolAnswer(BaseModel):
     def truncated(self, limit: int) -> ToolAnswer:
         """This answer within `limit` characters: a longer text cut and marked, with its full size noted, and
         structured content whose JSON is longer dropped, with a note of its size at the end of the text."""
-        text, structured, size = self.text, self.structured_content, None
+        text, structured, size, changed = self.text, self.structured_content, None, False
         if len(text) > limit:
-            size = len(text)
+            size, changed = len(text), True
             text = text[:limit] + f"\n[truncated: the tool returned {size:,} characters; the first {limit:,} are shown]"
         if structured is not None:
-            structured_size = len(json.dumps(structured))
+            structured_size = len(json.dumps(structured, ensure_ascii=False))
             if structured_size > limit:
-                structured = None
+                structured, changed = None, True
                 text += f"\n[structured content left out: {structured_size:,} characters of JSON]"
-        if text is self.text:
+        if not changed:
             return self
         update = {"text": text, "structured_content": structured}
         return self.model_copy(update=update if size is None else {**update, "truncated_from": size})

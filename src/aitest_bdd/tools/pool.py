@@ -20,7 +20,8 @@ class ServerPool:
 
     A shared server that crashed during a call is started again for the next scenario that asks for it,
     once: each shared server (one configuration under one key) is restarted at most once per run. After
-    a second crash, the scenarios that ask for it fail at once, with a message that says so.
+    a second crash, or when the restart fails, the scenarios that ask for it fail at once, with a message
+    that says so.
     """
 
     RUN = "run"
@@ -29,19 +30,24 @@ class ServerPool:
         self.runtime = runtime
         self._open: dict[Identity, tuple[AbstractContextManager[ToolServer], ToolServer]] = {}
         self._restarted: set[Identity] = set()
+        self._given_up: dict[Identity, str] = {}
+        """Why each shared server that is not started again is not: the message for the scenarios that ask for it."""
 
     def get(self, config: MCPServer, key: str) -> ToolServer:
         """The server for `config` shared under `key`, started on first use, and restarted once after a crash."""
         identity = (key, config.model_dump_json())
+        if identity in self._given_up:
+            raise ToolServerError(self._given_up[identity])
         crashed = identity in self._open and self._open[identity][1].crashed
         if crashed:
             self._stop(identity)
             if identity in self._restarted:
-                raise ToolServerError(
+                self._given_up[identity] = (
                     f"MCP server {config.label!r} (scope={config.scope!r}) crashed again after its restart, and a "
                     "shared server is restarted only once: fix the crash (see the scenarios that failed with it "
                     "before), or give the server scope='scenario'"
                 )
+                raise ToolServerError(self._given_up[identity])
             self._restarted.add(identity)
         if identity not in self._open:
             self._start(identity, config, restart=crashed)
@@ -56,6 +62,11 @@ class ServerPool:
         except ToolServerError as error:
             if not restart:
                 raise
+            self._given_up[identity] = (
+                f"MCP server {config.label!r} (scope={config.scope!r}) crashed, and its restart failed; a shared "
+                f"server is restarted only once: fix the server, or give it scope='scenario'. The restart failed with:"
+                f"\n{error}"
+            )
             raise ToolServerError(f"{error}\n(it was being restarted: it had crashed in an earlier scenario)") from None
         server.restarted = restart
         self._open[identity] = (held, server)

@@ -24,10 +24,10 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import ValidationError
 
 from ..config import MCPServer
-from ..errors import ToolServerError, first_leaf
+from ..errors import ToolServerError, first_leaf, problem
 from . import process_group
 from .answers import ToolAnswer
-from .wire import checked, problem
+from .wire import checked
 
 STDERR_TAIL_CHARS = 2000
 REQUEST_TIMEOUT = -32001
@@ -100,7 +100,7 @@ class ToolServer:
                 f"MCP server {self.label!r} sent a result for tool {name!r} that is not a valid MCP tool result "
                 f"({problem(error)}): fix the server"
             )
-        if isinstance(error, RuntimeError):  # the SDK's errors for a result it cannot use (e.g. against outputSchema)
+        if _refused_result(error, name):
             first_line = str(error).partition("\n")[0]
             return f"MCP server {self.label!r} sent an invalid result for tool {name!r} ({first_line}): fix the server"
         if not isinstance(error, mcp.MCPError):
@@ -123,6 +123,17 @@ class ToolServer:
         )
 
 
+def _refused_result(error: BaseException, name: str) -> bool:
+    """Whether `error` is how the SDK refuses a result of tool `name` that breaks its outputSchema, or whose
+    outputSchema is not a valid schema: a plain RuntimeError, told from others by its message (mcp 2.3)."""
+    if type(error) is not RuntimeError:
+        return False
+    message = str(error)
+    refusals = (f"Invalid structured content returned by tool {name}: ", f"Invalid schema for tool {name}: ")
+    missing = f"Tool {name} has an output schema but did not return structured content"
+    return message.startswith(refusals) or message == missing
+
+
 def result_text(result: mcp_types.CallToolResult) -> str:
     """The text a tool result gives the model: its text blocks, other blocks described."""
     parts = []
@@ -138,47 +149,44 @@ def result_text(result: mcp_types.CallToolResult) -> str:
 
 @asynccontextmanager
 async def open_server(config: MCPServer) -> AsyncIterator[ToolServer]:
-    """One server, open until exit."""
-    async with AsyncExitStack() as stack:
-        yield await connect(stack, config)
+    """Start or connect to the server and list its tools, all within startup_timeout; close it on exit.
 
-
-async def connect(stack: AsyncExitStack, config: MCPServer) -> ToolServer:
-    """Start or connect to the server and list its tools, all within startup_timeout; `stack` closes it.
-
-    Messages name the server by its settings before `${VAR}` expansion, so no secret gets into them.
+    A failure to start comes out as one ToolServerError that names the server and says what to do, even when
+    closing what was opened fails as well. Messages name the server by its settings before `${VAR}` expansion,
+    so no secret gets into them.
     """
     expanded = config.expanded()
-    own = AsyncExitStack()
-    errlog = own.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace"))  # noqa: SIM115
-    server = ToolServer(expanded, config.label, errlog if config.transport == "stdio" else None)
-    # A cancel scope must enclose the connection for as long as it is open, so the deadline is lifted, not left.
-    deadline = own.enter_context(anyio.CancelScope(deadline=anyio.current_time() + config.startup_timeout))
-    try:
-        server.client = await own.enter_async_context(
-            mcp.Client(checked(_transport(expanded, errlog), server.invalid_tools, server.protocol_version))
-        )
-        listed = await server.client.list_tools()
-        allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
-        server.tools = [tool for tool in listed.tools if allowed is None or tool.name in allowed]
-        _check_tools(server, allowed)
-    except BaseException as error:
-        if deadline.cancel_called:
-            what: str | None = (
-                f"MCP server {server.label!r} did not start within startup_timeout={config.startup_timeout:g}s "
-                "(connect, handshake and tool list): raise MCPServer(startup_timeout=...) if it is slow to start, "
-                f"or check that it speaks MCP{' at that url' if config.url else ''}"
-            )
-        else:
-            what = _start_failure(server, expanded, first_leaf(error))
-        described = server.describe_failure(what) if what is not None else None  # before its stderr log closes
-        await own.__aexit__(type(error), error, error.__traceback__)
-        if described is None:
-            raise
-        raise ToolServerError(described) from None
-    deadline.deadline = math.inf
-    stack.push_async_exit(own)
-    return server
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
+        server = ToolServer(expanded, config.label, errlog if config.transport == "stdio" else None)
+        failure: str | None = None  # why it did not start: told before what was opened is closed, which may raise too
+        try:
+            # The deadline's cancel scope must enclose the connection for as long as it is open: it is lifted, not left.
+            with anyio.CancelScope(deadline=anyio.current_time() + config.startup_timeout) as deadline:
+                async with AsyncExitStack() as connection:
+                    try:
+                        await _connect(server, errlog, connection)
+                    except BaseException as error:
+                        failure = _start_failure(server, error, timed_out=deadline.cancel_called)
+                        raise
+                    deadline.deadline = math.inf
+                    yield server
+        except BaseException:
+            if failure is None:
+                raise
+            raise ToolServerError(failure) from None
+        if failure is not None:  # the deadline passed, and its cancel scope took the cancellation
+            raise ToolServerError(failure)
+
+
+async def _connect(server: ToolServer, errlog: IO[str], connection: AsyncExitStack) -> None:
+    """Connect `server` (the handshake) and list its tools; `connection` closes what this opens."""
+    config = server.config
+    transport = checked(_transport(config, errlog), server.invalid_tools, server.protocol_version)
+    server.client = await connection.enter_async_context(mcp.Client(transport))
+    listed = await server.client.list_tools()
+    allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
+    server.tools = [tool for tool in listed.tools if allowed is None or tool.name in allowed]
+    _check_tools(server, allowed)
 
 
 def _check_tools(server: ToolServer, allowed: set[str] | None) -> None:
@@ -192,9 +200,23 @@ def _check_tools(server: ToolServer, allowed: set[str] | None) -> None:
         )
 
 
-def _start_failure(server: ToolServer, config: MCPServer, error: BaseException) -> str | None:
+def _start_failure(server: ToolServer, error: BaseException, timed_out: bool) -> str | None:
+    """Why the server did not start, and what to do, with its stderr; None for an error this does not know."""
+    config = server.config
+    if timed_out:
+        what: str | None = (
+            f"MCP server {server.label!r} did not start within startup_timeout={config.startup_timeout:g}s "
+            "(connect, handshake and tool list): raise MCPServer(startup_timeout=...) if it is slow to start, "
+            f"or check that it speaks MCP{' at that url' if config.url else ''}"
+        )
+    else:
+        what = _start_problem(server, first_leaf(error))
+    return server.describe_failure(what) if what is not None else None
+
+
+def _start_problem(server: ToolServer, error: BaseException) -> str | None:
     """What went wrong while starting, and what to do; None for an error this does not know."""
-    label = server.label
+    label, config = server.label, server.config
     check = "check its url and headers, and that it is running" if config.url else "check MCPServer(command=[...])"
     if isinstance(error, ToolServerError):
         return str(error)
@@ -248,10 +270,13 @@ def _program(config: MCPServer) -> str:
 
 
 def _group_led(command: list[str]) -> list[str]:
-    """`command`, run so that the processes it starts end with it (see `process_group`); Windows ends them anyway."""
+    """`command`, run so that the processes it starts end with it, and it with this process (see `process_group`).
+
+    Windows ends them anyway.
+    """
     if sys.platform == "win32":
         return command
-    return [sys.executable, "-I", "-S", str(Path(process_group.__file__)), *command]
+    return [sys.executable, "-I", "-S", str(Path(process_group.__file__)), str(os.getpid()), *command]
 
 
 def _http_client(config: MCPServer) -> httpx2.AsyncClient:

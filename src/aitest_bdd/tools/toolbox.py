@@ -62,7 +62,7 @@ async def open_toolbox(configs: list[MCPServer], shared: Sequence[ToolServer] = 
     async with AsyncExitStack() as stack:
         servers = []
         if configs:
-            from .servers import connect  # lazily: the mcp SDK costs start-up time, and many agents have no server
+            from .servers import open_server  # lazily: the mcp SDK costs start-up time, and many agents have no server
 
-            servers = [await connect(stack, config) for config in configs]
+            servers = [await stack.enter_async_context(open_server(config)) for config in configs]
         yield Toolbox([*shared, *servers])

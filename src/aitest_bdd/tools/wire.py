@@ -21,22 +21,10 @@ from mcp.shared.message import SessionMessage
 from mcp_types.methods import validate_server_result
 from pydantic import ValidationError
 
+from ..errors import problem
 from ..unicode import valid_data
 
 Received = SessionMessage | Exception
-
-
-def problem(error: ValidationError, within: tuple[str | int, ...] = ()) -> str | None:
-    """The first thing pydantic found wrong in one line, and how many more there are, or None when nothing is.
-
-    With `within`, only what is wrong inside that place counts, and places are named from there.
-    """
-    errors = [found for found in error.errors(include_url=False) if found["loc"][: len(within)] == within]
-    if not errors:
-        return None
-    where = ".".join(str(part) for part in errors[0]["loc"][len(within) :])
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{where}: {errors[0]['msg']}{more}" if where else f"{errors[0]['msg']}{more}"
 
 
 @asynccontextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+import regex
 from pytest_bdd import parsers, then
 
 from ...config import ConfigError, Provider
@@ -49,7 +50,7 @@ def does_not_contain(aitest_session: AgentSession, text: str) -> None:
 def matches(aitest_session: AgentSession, pattern: str) -> None:
     turn = aitest_session.last_turn
     try:
-        found = search(pattern, turn.final_response, ignore_case=True)
+        found = search(pattern, turn.final_response, regex.IGNORECASE | regex.DOTALL)
     except PatternError as error:
         pytest.fail(str(error), pytrace=False)
     if not found:

@@ -64,5 +64,5 @@ def _written_in_place(path: Path) -> bool:
 
 def _new_file_beside(path: Path) -> tuple[int, Path]:
     """A new hidden file in `path`'s folder, open for writing, with the permissions a new `path` would get."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    temporary = path.with_name(f".aitest-{uuid.uuid4().hex[:12]}.tmp")  # short: `path`'s own name may be at the limit
     return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
