@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from .config import Agent, ConfigError, MCPServer, Provider
-from .conversation.turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
+from .conversation.turns import Conversation, Judgement, ModelCall, OfferedTool, ToolCall, Turn, Usage
 
 if TYPE_CHECKING:
     from .conversation.session import AgentSession
@@ -16,6 +16,7 @@ __all__ = [
     "Judgement",
     "MCPServer",
     "ModelCall",
+    "OfferedTool",
     "Provider",
     "ToolCall",
     "Turn",

@@ -31,7 +31,7 @@ from ..unicode import valid_data, valid_text
 from .judge import JudgeError, ask_judge, judge_messages, judgement_from
 from .pricing import PriceTable
 from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
-from .turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
+from .turns import Conversation, Judgement, ModelCall, OfferedTool, ToolCall, Turn, Usage
 
 if TYPE_CHECKING:
     from ..tools.servers import ToolServer
@@ -114,7 +114,24 @@ class AgentSession:
             recording = self._cassette.start_recording(self.agent.name, self.agent.provider.model)
             recording.tools, recording.tool_servers = self._tools, self._owners
             self._writer = Writer(self._cassette, recording)
+        self._note_what_the_agent_was_given()
         self._open = True
+
+    def _note_what_the_agent_was_given(self) -> None:
+        """Put the system prompt, the tools offered and, when replaying, the recording's origin on the conversation."""
+        conversation = self.conversation
+        conversation.system_prompt = self.agent.system_prompt
+        conversation.tools = [
+            OfferedTool(
+                name=tool["function"]["name"],
+                description=tool["function"].get("description") or "",
+                server=self._owners.get(tool["function"]["name"]),
+            )
+            for tool in self._tools
+        ]
+        if self._player is not None and self._player.cassette.existing is not None:
+            conversation.recorded_at = self._player.cassette.existing.recorded_at
+            conversation.recorded_models = self._player.cassette.existing.models
 
     def _start_servers(self) -> None:
         configs = self.agent.mcp_servers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -62,14 +63,23 @@ class ModelCall(BaseModel):
 
 
 class Judgement(BaseModel):
-    """An LLM judge's verdict on a turn."""
+    """An LLM judge's verdict on a turn. Its tokens and cost are the judge's, not the agent's."""
 
     criterion: str
     passed: bool
     reasoning: str
     model: str
     usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
     duration_ms: float = 0.0
+
+
+class OfferedTool(BaseModel):
+    """A tool the agent was offered: its name, its description, and the MCP server that has it."""
+
+    name: str
+    description: str = ""
+    server: str | None = None
 
 
 class Turn(BaseModel):
@@ -88,6 +98,8 @@ class Turn(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
     duration_ms: float = 0.0
+    recorded_duration_ms: float | None = None
+    """When replayed: how long the turn took live, when it was recorded."""
     error: str | None = None
     source: Literal["live", "recorded", "replayed"] = "live"
 
@@ -115,10 +127,17 @@ class Turn(BaseModel):
 
 
 class Conversation(BaseModel):
-    """All turns of one session with one agent."""
+    """All turns of one session with one agent, and what the agent was given: its system prompt and tools.
+
+    A replayed conversation names the recording's date and the models that answered when it was made.
+    """
 
     agent: str
     model: str
+    system_prompt: str | None = None
+    tools: list[OfferedTool] = Field(default_factory=list)
+    recorded_at: datetime | None = None
+    recorded_models: list[str] = Field(default_factory=list)
     turns: list[Turn] = Field(default_factory=list)
 
     @property
