@@ -59,7 +59,7 @@ def aitest_agents(demo_model_url: str | None) -> list[Agent]:
 def aitest_judge(demo_model_url: str | None, pytestconfig: pytest.Config) -> Provider | None:
     """The judge: the scripted demo model's judge rules, or the real judge (or agent) model."""
     if demo_model_url:
-        return Provider(model="judge", base_url=demo_model_url)
+        return Provider(model="gpt-4.1-mini", base_url=demo_model_url)
     model = pytestconfig.getoption("aitest_judge_model") or run_context(pytestconfig).model_override
     return Provider(model=model) if model else None
 

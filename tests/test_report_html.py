@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from aitest_bdd.conversation.turns import Conversation, Judgement, ModelCall, ToolCall, Turn, Usage
+from aitest_bdd.conversation.turns import Conversation, Judgement, ModelCall, OfferedTool, ToolCall, Turn, Usage
 from aitest_bdd.report import html as report_html
 from aitest_bdd.report.html import render_html
 from aitest_bdd.results.schema import RunResults, StepResult, TestResult
@@ -415,8 +416,8 @@ def test_data_cannot_close_its_script_element() -> None:
     run.tests[0].conversations[0].turns[0].final_response = "</script><!--<script>"
     html = render_html(run)
     blocks = re.findall(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.DOTALL)
-    assert len(blocks) == 2 and "<!--" not in html
-    assert json.loads(blocks[1])[0]["conversations"][0]["turns"][0]["final_response"] == "</script><!--<script>"
+    assert len(blocks) == 3 and "<!--" not in html
+    assert json.loads(blocks[2])[0]["conversations"][0]["turns"][0]["final_response"] == "</script><!--<script>"
 
 
 def test_large_data_is_compressed_and_json_re_renders_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -426,3 +427,148 @@ def test_large_data_is_compressed_and_json_re_renders_the_same(monkeypatch: pyte
     html = render_html(run)
     assert 'data-encoding="deflate-base64"' in html
     assert render_html(RunResults.model_validate_json(run.model_dump_json())) == html
+
+
+RECORDED_AT = datetime(2026, 11, 30, 9, 15, tzinfo=UTC)
+TRANSCRIPT = (
+    "Turn 1\n  user: Time in Tokyo?\n  tool call: convert_time({})\n    result: 18:00\n  assistant: It is 18:00."
+)
+
+
+def answered(test: TestResult, model: str, source: str, recorded_models: list[str] | None = None) -> TestResult:
+    """`test` with its turns answered by `model` and taken from `source`, recorded on RECORDED_AT if replayed."""
+    conversation = test.conversations[0]
+    for item in conversation.turns:
+        item.source = source
+        for call in item.model_calls:
+            call.model = model
+    if source == "replayed":
+        conversation.recorded_at, conversation.recorded_models = RECORDED_AT, recorded_models or [model]
+    return test
+
+
+def sources_run() -> RunResults:
+    """0 the scripted model replayed, with what it was given and a judge; 1 live; 2 replayed; 3 a failing step."""
+    demo = answered(passing_flow(), "aitest-scripted:banking", "replayed")
+    conversation = demo.conversations[0]
+    conversation.system_prompt = "You are a careful banking assistant.\nNever guess a balance."
+    conversation.tools = [
+        OfferedTool(name="get_balance", description="The balance of an account, in dollars.", server="bank"),
+        OfferedTool(name="transfer", description="Move money between accounts.", server="bank"),
+    ]
+    conversation.turns[0].duration_ms, conversation.turns[0].recorded_duration_ms = 10, 850
+    conversation.turns[1].judgements[0].usage = Usage(total_tokens=40)
+    conversation.turns[1].judgements[0].cost_usd = 0.0005
+    live = answered(passing_flow(), "gpt-4.1", "live")
+    live.nodeid += "[live]"
+    replayed = answered(passing_flow(), "gpt-4.1", "replayed")
+    replayed.nodeid += "[replayed]"
+    failing = failing_flow()
+    failing.steps[4].message += "\n\n" + TRANSCRIPT
+    return RunResults(tests=[demo, live, replayed, failing])
+
+
+@pytest.fixture(scope="module")
+def sources_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sources") / "report.html"
+    path.write_text(render_html(sources_run()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sources_page(browser: Browser, sources_report: Path) -> Iterator[Page]:
+    page = open_report(browser, sources_report)
+    yield page
+    page.context.close()
+
+
+def test_first_screen_says_where_the_answers_came_from(sources_page: Page) -> None:
+    page = sources_page
+    assert page.inner_text("#answers") == (
+        "Answers: live on gpt-4.1 (1 test); live on gpt-4.1-mini (1 test); "
+        "replayed from recordings made on 2026-11-30 with gpt-4.1 (1 test); "
+        "scripted demo model (not a real LLM), replayed from recordings made on 2026-11-30 (1 test)"
+    )
+    assert page.inner_text("#total-cost") == "$0.0060 + $0.0030 hypothetical (scripted model) (partial)"
+    assert "scripted demo model (not a real LLM)" in page.inner_text("#t-0 .head .chips")
+    page.click("#t-0 .head")
+    facts = page.inner_text("#t-0 .facts")
+    assert "Answers\nscripted demo model (not a real LLM), replayed from recordings made on 2026-11-30" in facts
+    assert "$0.0030 hypothetical (scripted model)" in facts
+    assert "$0.0010 hypothetical (scripted model)" in page.inner_text("#t-0 .turn-head >> nth=0")
+    page.click("#t-2 .head")
+    assert "Answers\nreplayed from recordings made on 2026-11-30 with gpt-4.1" in page.inner_text("#t-2 .facts")
+
+
+def test_judge_tokens_and_cost_are_told_apart_from_the_agents(sources_page: Page) -> None:
+    page = sources_page
+    cards = page.inner_text("#overview")
+    assert "Tokens\n800\nagent" in cards and "Cost\n" in cards
+    assert page.inner_text("#judge-card") == "Judge\n40\ntokens · $0.0005 (partial) · 3 verdicts"
+    page.click("#t-0 .head")
+    assert "Judge\n1 verdict · 40 tokens · $0.0005" in page.inner_text("#t-0 .facts")
+    assert "judge judge-model · 40 tokens · $0.0005" in page.inner_text("#t-0 .judgement")
+
+
+def test_a_replayed_turn_shows_its_recorded_time(sources_page: Page) -> None:
+    page = sources_page
+    page.click("#t-0 .head")
+    assert "10 ms replayed, 850 ms when recorded live" in page.inner_text("#t-0 .turn-head >> nth=0")
+    assert "250 ms replayed, unknown when recorded live" in page.inner_text("#t-0 .turn-head >> nth=1")
+    page.click("#t-1 .head")
+    assert page.inner_text("#t-1 .turn-head >> nth=0").endswith("$0.0010 · 250 ms")
+
+
+def test_what_the_agent_was_given_is_folded(sources_page: Page) -> None:
+    page = sources_page
+    page.click("#t-0 .head")
+    given = page.locator("#t-0 details.given")
+    assert given.locator("summary").inner_text() == "What the agent was given"
+    assert not given.locator("pre.system-prompt").is_visible()
+    given.locator("summary").click()
+    assert (
+        given.locator("pre.system-prompt").inner_text()
+        == "You are a careful banking assistant.\nNever guess a balance."
+    )
+    rows = given.locator("table.tools-offered tr").all_inner_texts()
+    assert rows[1:] == [
+        "get_balance\tbank\tThe balance of an account, in dollars.",
+        "transfer\tbank\tMove money between accounts.",
+    ]
+    page.click("#t-1 .head")
+    assert page.locator("#t-1 details.given").count() == 0
+
+
+def test_plain_words_in_the_main_view(sources_page: Page) -> None:
+    page = sources_page
+    page.click("#t-3 .head")
+    body = page.locator("#t-3 .body")
+    assert "model call 1" not in body.inner_text() and "Test id" not in body.inner_text()
+    assert "features/bank.feature::overdraw_is_refused" not in body.inner_text()
+    message = page.locator("#t-3 .step.failed pre.message")
+    assert message.inner_text() == 'expected the response of turn 2 to contain "umbrella"'
+    assert "assistant: It is 18:00." not in body.inner_text()
+    page.click("#t-3 .step.failed details.tech summary")
+    assert TRANSCRIPT in page.inner_text("#t-3 .step.failed pre.message-full")
+    page.click("#t-3 .body > .flow > details.tech summary")
+    assert "Test id\nfeatures/bank.feature::overdraw_is_refused" in page.inner_text("#t-3 .body > .flow > details.tech")
+    page.click("#t-3 .turn >> nth=1 >> details.tech summary")
+    calls = page.inner_text("#t-3 .turn >> nth=1 >> details.tech")
+    assert "model call 1 · gpt-4.1-mini · 0 tokens · 0 ms · tool_calls → lookup" in calls
+
+
+def test_outline_models_side_by_side(page: Page) -> None:
+    row = page.locator("#matrix tbody tr", has_text="Every model finds savings")
+    stats = row.locator(".cell-stats").all_inner_texts()
+    assert stats == ["1 turn · 0 tool calls · 100 tokens · n/a · 900 ms"] * 2
+    assert not page.locator("#compare").is_visible()
+    row.locator("button.compare").click()
+    columns = page.locator("#compare .column")
+    assert [column.get_attribute("data-model") for column in columns.all()] == ["gpt-4.1", "gpt-4.1-mini"]
+    first, second = columns.nth(0).inner_text(), columns.nth(1).inner_text()
+    assert "passed" in first and "Savings: $3,200." in first and "1 turn · 0 tool calls · 100 tokens" in first
+    assert "failed" in second and "I do not know." in second
+    assert 'expected the response of turn 1 to contain "3,200"' in second
+    assert "Side by side: Every model finds savings" in page.inner_text("#compare .compare-head")
+    page.click("#compare button.close")
+    assert not page.locator("#compare").is_visible()

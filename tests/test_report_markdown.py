@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aitest_bdd.conversation.turns import Conversation, Turn, Usage
+from datetime import UTC, datetime
+
+from aitest_bdd.conversation.turns import Conversation, Judgement, ModelCall, Turn, Usage
 from aitest_bdd.report.markdown import cell, render_markdown
 from aitest_bdd.results.schema import RunResults, StepResult, TestResult
 
@@ -51,3 +53,29 @@ def test_all_passed_has_no_failure_table() -> None:
 def test_cell_is_one_safe_line() -> None:
     assert cell("a|b\n<script>*x*</script>", 60) == "a\\|b &lt;script&gt;\\*x\\*&lt;/script&gt;"
     assert cell("word " * 10, 12) == "word word w…"
+
+
+def test_answers_line_and_judge_apart_from_the_agent() -> None:
+    replayed = outline_row("gpt-4.1", "passed")
+    conversation = replayed.conversations[0]
+    conversation.recorded_at, conversation.recorded_models = datetime(2026, 11, 30, tzinfo=UTC), ["gpt-4.1"]
+    conversation.turns[0].source = "replayed"
+    conversation.turns[0].judgements = [
+        Judgement(
+            criterion="polite", passed=True, reasoning="yes", model="judge", usage=Usage(total_tokens=30), cost_usd=0.25
+        )
+    ]
+    demo = outline_row("small", "passed")
+    demo.conversations[0].turns[0].model_calls = [ModelCall(model="aitest-scripted:banking")]
+    text = render_markdown(RunResults(tests=[replayed, demo]))
+    assert (
+        "Answers: replayed from recordings made on 2026-11-30 with gpt-4.1 (1 test); "
+        "scripted demo model (not a real LLM) (1 test)\n" in text
+    )
+    assert "| Agent tokens | Agent cost | Judge tokens | Judge cost | Time |" in text
+    assert "| 240 | $0.5000 + $0.5000 hypothetical (scripted model) | 30 | $0.2500 | 0 ms |" in text
+
+
+def test_one_source_is_one_phrase() -> None:
+    text = render_markdown(RunResults(tests=[outline_row("gpt-4.1", "passed")]))
+    assert "\nAnswers: live on gpt-4.1\n" in text and "Judge" not in text

@@ -147,7 +147,17 @@ def test_real_run_report(project, tmp_path: Path) -> None:
         assert cells["large-model"].get_attribute("href") == f"#t-{index['test_balance_on_model[large-model]']}"
         session = f"t-{index['test_balance']}"
         assert "session bank-chat" in page.inner_text(f"#{session} .head")
+        assert page.inner_text("#answers") == "Answers: scripted demo model (not a real LLM)"
+        page.click(f"#{passing} details.given summary")
+        offered = page.locator(f"#{passing} table.tools-offered td.tool-name").all_inner_texts()
+        assert "get_balance" in offered and "transfer" in offered
+        assert "model call 1" not in page.inner_text(f"#{passing} .body")
+        page.locator("#matrix button.compare").click()
+        models = [column.get_attribute("data-model") for column in page.locator("#compare .column").all()]
+        assert sorted(models) == ["large-model", "small-model"]
+        assert page.locator("#compare .column .turn").count() == 2
         browser.close()
+    assert "Answers: scripted demo model (not a real LLM)\n" in markdown
 
 
 @pytest.mark.script(SCRIPT)

@@ -164,7 +164,7 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
     folder.mkdir()
     (folder / "conftest.py").write_text(AGENTS, encoding="utf-8")
     (folder / "secrets.feature").write_text(FEATURE, encoding="utf-8")
-    (folder / "test_python_api.py").write_text(PYTHON_TESTS, encoding="utf-8")
+    (folder / "test_api_secrets.py").write_text(PYTHON_TESTS, encoding="utf-8")
     result = project.pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-rA", "--aitest-record=all", "--aitest-json", "results.json",
         "--aitest-report", "report.html", "--aitest-md", "summary.md", "--junitxml", "junit.xml",

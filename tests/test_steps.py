@@ -304,3 +304,31 @@ Feature: Missing configuration
     tests = run_steps(project, feature)
     assert "price unknown for scripted-default" in tests["unpriced"]["message"]
     assert "this step needs a judge model: pass --aitest-judge-model" in tests["unjudged"]["message"]
+
+
+@pytest.mark.script(STEPS_SCRIPT)
+def test_the_one_line_reason_of_a_tool_step_leads_with_the_mismatch(project) -> None:
+    leads = {
+        "one call": (
+            'Then the agent calls "transfer" with amount 300',
+            'amount: expected 300, got 200 (the call to "transfer" in turn 1)',
+        ),
+        "closest call": (
+            'Then the agent calls "get_balance" with:\n  | account | savings |\n  | currency | USD |',
+            'currency: missing (expected USD) (the closest of 2 calls to "get_balance" in turn 1)',
+        ),
+        "order": (
+            "Then the agent calls these tools in order:\n  | transfer |\n  | transfer |",
+            "transfer, transfer; but the agent called: get_balance, transfer, get_balance",
+        ),
+        "failed calls": (
+            'When the user says "overdraw"\nThen every tool call succeeds',
+            "to succeed, but transfer failed: Error executing tool transfer: Insufficient funds in 'checking'",
+        ),
+    }
+    project.feature("steps", BACKGROUND + "".join(scenario(name, steps) for name, (steps, _) in leads.items()))
+    project.run("--aitest-md", "summary.md")
+    summary = (project.pytester.path / "summary.md").read_text().replace("\\", "").splitlines()
+    rows = {name: next(line for line in summary if f"› {name} " in line) for name in leads}
+    problems = [f"{name}: {rows[name]}" for name, (_, lead) in leads.items() if lead not in rows[name]]
+    assert not problems, "\n".join(problems)

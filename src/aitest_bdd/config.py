@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_WORDS = frozenset(
@@ -252,3 +253,24 @@ class Agent(_Frozen):
     def with_model(self, model: str) -> Agent:
         """This agent on another model."""
         return self.model_copy(update={"provider": self.provider.with_model(model)})
+
+
+CONFIG_CLASSES: dict[str, type[BaseModel]] = {"Agent": Agent, "Provider": Provider, "MCPServer": MCPServer}
+
+
+def explain(error: ValidationError) -> tuple[str, str | None]:
+    """What is wrong with an Agent, Provider or MCPServer, in one line: a misspelt field comes with the closest
+    valid one. Second, the class's fields, when they help."""
+    found = error.errors(include_url=False)[0]
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    field = ".".join(str(part) for part in found["loc"])
+    fields = list(CONFIG_CLASSES[error.title].model_fields) if error.title in CONFIG_CLASSES else []
+    listed = f"{error.title}'s fields: {', '.join(fields)}" if fields else None
+    if found["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(found["loc"][-1]), fields, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{error.title} has no field {field!r}{hint}{more}", listed
+    if found["type"] == "missing":
+        return f"{error.title} needs {field}=...{more}", listed
+    where = f" {field}" if field else ""
+    return f"{error.title}{where}: {found['msg']}{more}", None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import python_api
-from .gherkin import binding, guards, step_log
+from .gherkin import binding, dry_run, guards, step_check, step_listing, step_log
 from .gherkin.collection import FeatureFile
 from .gherkin.steps import STEP_MODULES
 from .recording.cassette import RecordMode
@@ -70,6 +70,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("aitest_recordings_dir", "directory for recordings (default: recordings/ beside each test file)")
     parser.addini("aitest_record_mask", "regular expressions masked in recordings, one per line", type="linelist")
     parser.addini("aitest_pricing", "JSON file of model prices (USD per million tokens) added to the built-in table")
+    group.addoption(
+        "--aitest-dry-run",
+        dest="aitest_dry_run",
+        action="store_true",
+        help="check every scenario without running it: its steps match definitions and its agents exist "
+        "(nothing is started, no model is called)",
+    )
+    group.addoption(
+        "--aitest-steps",
+        dest="aitest_steps",
+        action="store_true",
+        help="list every available step with its docs, then exit",
+    )
     parser.addini(
         "aitest_collect_features",
         "collect .feature files as tests (turn off when binding them with pytest-bdd's scenarios())",
@@ -91,6 +104,14 @@ def pytest_configure(config: pytest.Config) -> None:
     RunContext.start(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
     interrupt_on_sigterm(config)
+
+
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.option.aitest_steps:
+        from _pytest.main import wrap_session  # pytest's own way to run a session that only collects
+
+        return wrap_session(config, step_listing.show_steps)
+    return None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -116,6 +137,11 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 
 @pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    step_check.check_items(config, items)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     run_context(session.config).registry.plan(session.items)
 
@@ -138,6 +164,7 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     step_log.start_scenario(request, feature, scenario)
     result = yield
     guards.check_placeholders(request, feature, scenario)
+    step_check.fail_undefined(request, feature, scenario)
     return result
 
 
@@ -159,6 +186,11 @@ def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Excep
 
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature, scenario, step) -> None:
     guards.fail_undefined_step(request, feature, scenario, step)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    return dry_run.check_instead_of_running(pyfuncitem) if pyfuncitem.config.option.aitest_dry_run else None
 
 
 @pytest.hookimpl(wrapper=True)

@@ -103,6 +103,10 @@ class AgentSession:
         if self._open:
             return
         recorded = self._cassette.session(self.agent.name) if self._cassette else None
+        if recorded is not None and recorded.model != self.agent.provider.model:
+            self._cassette.refuse_other_model(recorded.model, self.agent.provider.model)  # type: ignore[union-attr]
+            self.conversation.live_instead_of = recorded.model
+            recorded = None
         if recorded is not None:
             self._player = Player(self._cassette, recorded)  # type: ignore[arg-type]
             self._tools, self._owners = recorded.tools, recorded.tool_servers
@@ -195,6 +199,10 @@ class AgentSession:
                 self.history = messages
         finally:
             turn.duration_ms = (time.perf_counter() - started) * 1000
+            if self._writer is not None:
+                self._writer.add_duration(turn.number, turn.duration_ms)
+            if self._player is not None:
+                turn.recorded_duration_ms = self._player.recording.turn_durations_ms.get(turn.number)
             turn.cost_usd = self.prices.cost(turn.model, turn.usage) if self.prices else None
         return turn
 
@@ -218,6 +226,7 @@ class AgentSession:
                 f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
             ) from None
         verdict = judgement_from(criterion, provider.model, completion, (time.perf_counter() - started) * 1000)
+        verdict.cost_usd = self.prices.cost(provider.model, verdict.usage) if self.prices else None
         turn.judgements.append(verdict)
         return verdict
 

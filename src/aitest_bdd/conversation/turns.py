@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+SCRIPTED_MODEL_PREFIX = "aitest-scripted"
+"""How the scripted test model (aitest_bdd.testing) names itself in its answers: not a real LLM."""
 
 class Usage(BaseModel):
     """Tokens a model reported."""
@@ -104,6 +106,11 @@ class Turn(BaseModel):
     source: Literal["live", "recorded", "replayed"] = "live"
 
     @property
+    def live_duration_ms(self) -> float | None:
+        """How long the turn took live: now, or when it was recorded if replayed (None when that was not kept)."""
+        return self.recorded_duration_ms if self.source == "replayed" else self.duration_ms
+
+    @property
     def success(self) -> bool:
         """True when the agent answered without an error."""
         return self.error is None
@@ -130,6 +137,7 @@ class Conversation(BaseModel):
     """All turns of one session with one agent, and what the agent was given: its system prompt and tools.
 
     A replayed conversation names the recording's date and the models that answered when it was made.
+    One whose recording was made with another model runs live, and names that model.
     """
 
     agent: str
@@ -138,6 +146,8 @@ class Conversation(BaseModel):
     tools: list[OfferedTool] = Field(default_factory=list)
     recorded_at: datetime | None = None
     recorded_models: list[str] = Field(default_factory=list)
+    live_instead_of: str | None = None
+    """The model of a recording this conversation did not replay: it ran live, on another model."""
     turns: list[Turn] = Field(default_factory=list)
 
     @property
@@ -151,6 +161,19 @@ class Conversation(BaseModel):
         total = Usage()
         for turn in self.turns:
             total = total + turn.usage
+        return total
+
+    @property
+    def judgements(self) -> list[Judgement]:
+        """Every judge's verdict on every turn, in order."""
+        return [judgement for turn in self.turns for judgement in turn.judgements]
+
+    @property
+    def judge_usage(self) -> Usage:
+        """Tokens the judge used on this conversation (apart from the agent's `usage`)."""
+        total = Usage()
+        for judgement in self.judgements:
+            total = total + judgement.usage
         return total
 
     @property

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
+import os
+import traceback
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from pydantic import ValidationError
 
-from ..config import Agent, ConfigError
+from ..config import Agent, ConfigError, explain
 from ..errors import ToolServerError
 from ..recording.cassette import Cassette, RecordingMismatch
 from ..run.context import run_context
@@ -19,6 +23,14 @@ if TYPE_CHECKING:
 AGENTS_FIXTURE = "aitest_agents"
 CASSETTE_KEY = released(pytest.StashKey["Cassette | None"]())
 IN_USE_KEY = released(pytest.StashKey[bool]())
+SHOWN_KEY = pytest.StashKey[dict[str, str]]()
+"""On the config: each configuration error of the agents fixture already shown, with the test that showed it."""
+MISSING_FIXTURE = """there is no {fixture} fixture, so no agent named {name!r}: add these three lines to conftest.py \
+(with `import pytest` and `from aitest_bdd import Agent, Provider`):
+
+@pytest.fixture
+def {fixture}():
+    return [Agent(name="{name}", provider=Provider(model="openai/gpt-4.1-mini"))]"""
 
 
 def agents_by_name(agents: object) -> dict[str, Agent]:
@@ -75,7 +87,7 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     sessions.clear()
     problem = None
     try:
-        agent = find_agent(request.getfixturevalue(AGENTS_FIXTURE), name, model or context.model_override)
+        agent = find_agent(_agents(request, name), name, model or context.model_override)
         cassette = _cassette(request)
     except (ConfigError, RecordingMismatch) as error:
         problem = str(error)
@@ -111,6 +123,36 @@ def current_session(request: pytest.FixtureRequest) -> AgentSession:
         )
     request.node.stash[IN_USE_KEY] = True
     return sessions[-1]
+
+
+def _agents(request: pytest.FixtureRequest, name: str) -> object:
+    """What the user's agents fixture returns; an invalid Agent, Provider or MCPServer in it fails the scenario
+    with one short message, shown in full once per run."""
+    defined = request._fixturemanager.getfixturedefs(AGENTS_FIXTURE, request.node) or ()
+    own = [fixture.func for fixture in defined if not fixture.func.__module__.startswith("aitest_bdd.")]
+    if not own:
+        pytest.fail(MISSING_FIXTURE.format(fixture=AGENTS_FIXTURE, name=name), pytrace=False)
+    try:
+        return request.getfixturevalue(AGENTS_FIXTURE)
+    except ValidationError as error:
+        wrong, fields = explain(error)
+        problem = f"{_where(request.config, own[-1], error)}: {wrong}"
+    shown = request.config.stash.setdefault(SHOWN_KEY, {})
+    if problem in shown:
+        pytest.fail(f"the {AGENTS_FIXTURE} fixture failed, as shown for {shown[problem]}: {problem}", pytrace=False)
+    shown[problem] = request.node.nodeid
+    pytest.fail(
+        f"the {AGENTS_FIXTURE} fixture could not make its agents: {problem}" + (f"\n{fields}" if fields else ""),
+        pytrace=False,
+    )
+
+
+def _where(config: pytest.Config, fixture: Any, error: BaseException) -> str:
+    """`file:line` of the fixture's line that raised `error` (its first line when the error came from elsewhere)."""
+    file = inspect.getsourcefile(fixture) or ""
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == file]
+    line = lines[-1] if lines else fixture.__code__.co_firstlineno
+    return f"{os.path.relpath(file, config.rootpath)}:{line}"
 
 
 def _cassette(request: pytest.FixtureRequest) -> Cassette | None:

@@ -2,8 +2,9 @@
 
 A file that cannot be collected becomes one failing test, `test_feature_file`, whose message says what
 to fix: a file that is not UTF-8, a file with no Feature (empty, or only comments: most likely a mistake),
-a Gherkin error. Two scenarios of one name fail as one test of that name. The other files and scenarios
-run. A UTF-8 byte order mark is accepted; a Feature with no scenarios yet has no tests.
+a Gherkin error. Two scenarios of one name fail as one test of that name, and so does a Scenario Outline
+with no Examples rows (it would run once with its `<placeholders>` as written). The other files and
+scenarios run. A UTF-8 byte order mark is accepted; a Feature with no scenarios yet has no tests.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from gherkin.dialect import Dialect
 from pytest_bdd import exceptions, scenario
 from pytest_bdd.feature import get_feature
 from pytest_bdd.gherkin_parser import get_gherkin_document
-from pytest_bdd.parser import Feature
+from pytest_bdd.parser import Feature, ScenarioTemplate
 
 from ..results.attach import RESULT_KEY
 from ..results.schema import TestResult
 from .step_log import relative_path
 
 _NOT_WORD = re.compile(r"\W+")
+_PLACEHOLDER = re.compile(r"<([^<>\s]+)>")
 _ENCODING = "utf-8-sig"
 """UTF-8, with or without a byte order mark."""
 
@@ -80,6 +83,10 @@ class FeatureFile(pytest.Module):
                 )
                 tests[name] = _failing_test(message, scenario_name, file, lines[0], feature.name)
                 continue
+            if is_outline_without_rows(template, feature.language):
+                message = outline_without_rows_message(template, file)
+                tests[name] = _failing_test(message, scenario_name, file, template.line_number, feature.name)
+                continue
             for tag in template.tags | feature.tags:
                 self.config.addinivalue_line("markers", f"{tag}: Gherkin tag")
             bind = scenario(self.path.name, scenario_name, encoding=_ENCODING, features_base_dir=str(self.path.parent))
@@ -123,6 +130,23 @@ def repeated_scenario_names(path: Path) -> dict[str, list[int]]:
             if scenario_child.scenario is not None:
                 lines[scenario_child.scenario.name].append(scenario_child.scenario.location.line)
     return {name: found for name, found in lines.items() if len(found) > 1}
+
+
+def is_outline_without_rows(template: ScenarioTemplate, language: str) -> bool:
+    """Whether the scenario is a Scenario Outline (in the file's language) whose Examples have no rows."""
+    outline_keywords = Dialect.for_name(language).scenario_outline_keywords  # type: ignore[union-attr]
+    return template.keyword in outline_keywords and not any(examples.examples for examples in template.examples)
+
+
+def outline_without_rows_message(template: ScenarioTemplate, file: str) -> str:
+    """What to fix in an Outline with no Examples rows, naming the placeholders its steps would send as written."""
+    names = dict.fromkeys(name for step in template.steps for name in _PLACEHOLDER.findall(step.name))
+    written = f", so its steps would run with {', '.join(f'<{name}>' for name in names)} as written" if names else ""
+    columns = " | ".join(names) or "name"
+    return (
+        f'{file}:{template.line_number}: the Scenario Outline "{template.name}" has no Examples rows{written}: '
+        f"add an Examples table below it with a row per run (| {columns} |), or make it a plain Scenario"
+    )
 
 
 def _no_op() -> None:

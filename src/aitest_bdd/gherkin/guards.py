@@ -48,13 +48,26 @@ def check_placeholders(request: pytest.FixtureRequest, feature, scenario) -> Non
 
 def fail_undefined_step(request: pytest.FixtureRequest, feature, scenario, step) -> None:
     """Fail a step that has no definition, naming where it is and the closest steps that exist."""
+    fail_undefined_steps(request, feature, scenario, [step])
+
+
+def fail_undefined_steps(request: pytest.FixtureRequest, feature, scenario, steps: list) -> None:
+    """Fail the scenario on its steps that have no definition, each with where it is and the closest steps."""
+    messages = []
+    for step in steps:
+        message = undefined_step_message(request.config, feature, scenario, step)
+        finish_step(request, step, "undefined", message)
+        messages.append(message)
+    pytest.fail("\n\n".join(messages), pytrace=False)
+
+
+def undefined_step_message(config: pytest.Config, feature, scenario, step) -> str:
+    """What to do about a step that has no definition: where it is, and the closest steps that exist."""
     suggestions = closest_steps(step.type, step.name)
     hint = "".join(f"\n    {step.keyword} {text}" for text in suggestions)
-    where = f"{relative_path(feature.filename, request.config)}:{step.line_number}"
-    message = (
+    where = f"{relative_path(feature.filename, config)}:{step.line_number}"
+    return (
         f'no step matches "{step.keyword} {step.name}" ({where}, scenario "{scenario.name}")'
         + (f"\nclosest steps:{hint}" if hint else "")
         + "\nSee the step reference (steps.md in the aitest-bdd docs), or define the step in a step module."
     )
-    finish_step(request, step, "undefined", message)
-    pytest.fail(message, pytrace=False)

@@ -88,6 +88,17 @@ class Cassette:
             )
         return self.existing.sessions[agent]
 
+    def refuse_other_model(self, recorded: str, model: str) -> None:
+        """Under `--aitest-record=none`, an error that the recording was made with model `recorded`, not `model`;
+        other modes run such a session live and leave the recording as it is."""
+        if self.mode is RecordMode.NONE:
+            raise RecordingMismatch(
+                f"the recording {self.path} was made with model {recorded!r}, this run asks for model {model!r}, "
+                f"and --aitest-record=none replays only: drop the model override (--aitest-model, aitest_model) "
+                f"to replay the recording, or run without --aitest-record=none to run {model!r} live; "
+                "either way the recording stays as it is"
+            )
+
     def start_recording(self, agent: str, model: str) -> SessionRecording:
         recording = self.new.sessions[agent] = SessionRecording(model=model)
         return recording
@@ -146,6 +157,10 @@ class Writer:
 
     def add(self, kind: Literal["model", "tool", "judge"], turn: int, request: dict, response: dict) -> None:
         self.recording.interactions.append(Interaction(kind=kind, turn=turn, request=request, response=response))
+
+    def add_duration(self, turn: int, duration_ms: float) -> None:
+        """Keep how long turn `turn` took live, for time budgets judged on replay."""
+        self.recording.turn_durations_ms[turn] = duration_ms
 
 
 def _pretty(value: Any) -> str:

@@ -31,6 +31,8 @@ class SessionRecording(BaseModel):
     tools: list[dict[str, Any]] = Field(default_factory=list)
     tool_servers: dict[str, str] = Field(default_factory=dict)
     interactions: list[Interaction] = Field(default_factory=list)
+    turn_durations_ms: dict[int, float] = Field(default_factory=dict)
+    """How long each turn took live, by turn number (absent from recordings made before it was kept)."""
 
 
 class RecordingFile(BaseModel):

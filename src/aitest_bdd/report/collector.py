@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from ..conversation.turns import Conversation
+from ..conversation.turns import SCRIPTED_MODEL_PREFIX, Conversation
 from ..results.attach import REPORT_ATTRIBUTE
 from ..results.schema import RunResults, TestResult
 from ..version import package_version
 from ..whole_files import UnwritablePath, prepare_path
 from .outputs import OUTPUTS
 
-SCRIPTED_MODEL_PREFIX = "aitest-scripted"
 FOREIGN_OUTPUTS = {"--junitxml": "xmlpath", "--cucumberjson": "cucumber_json_path"}
 """pytest's JUnit XML and pytest-bdd's Cucumber JSON, by option and destination: their paths are checked too."""
 CRASH_ADVICE = (
@@ -33,31 +32,84 @@ CRASH_ADVICE = (
 
 @dataclass
 class Tally:
-    """The counts the terminal summary prints, for some conversations."""
+    """The counts the terminal summary prints, for some conversations; the judge's tokens and cost apart."""
 
     turns: int = 0
     tool_calls: int = 0
     tokens: int = 0
+    judge_tokens: int = 0
+    cost_usd: float = 0.0
+    judge_cost_usd: float = 0.0
+    judged: bool = False
+    unpriced: set[str] = field(default_factory=set)
     sources: Counter[str] = field(default_factory=Counter)
     models: set[str] = field(default_factory=set)
+    judge_models: set[str] = field(default_factory=set)
+    live_instead: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Conversations run live because their recording was made with another model, by (model, recording's model)."""
 
     @classmethod
     def of(cls, conversations: list[Conversation]) -> Tally:
         tally = cls()
+        tally.live_instead.update(
+            (conversation.model, conversation.live_instead_of)
+            for conversation in conversations
+            if conversation.live_instead_of is not None
+        )
         for turn in (turn for conversation in conversations for turn in conversation.turns):
             tally.turns += 1
             tally.tool_calls += len(turn.tool_calls)
             tally.tokens += turn.usage.total_tokens
             tally.sources[turn.source] += 1
             tally.models.update(call.model for call in turn.model_calls)
+            tally.cost_usd += turn.cost_usd or 0.0
+            if turn.cost_usd is None:
+                tally.unpriced.add(turn.model)
+            for verdict in turn.judgements:
+                tally.judged = True
+                tally.judge_tokens += verdict.usage.total_tokens
+                tally.judge_cost_usd += verdict.cost_usd or 0.0
+                tally.judge_models.add(verdict.model)
+                if verdict.cost_usd is None:
+                    tally.unpriced.add(verdict.model)
         return tally
 
     def add(self, other: Tally) -> None:
         self.turns += other.turns
         self.tool_calls += other.tool_calls
         self.tokens += other.tokens
+        self.judge_tokens += other.judge_tokens
+        self.cost_usd += other.cost_usd
+        self.judge_cost_usd += other.judge_cost_usd
+        self.judged |= other.judged
+        self.unpriced |= other.unpriced
         self.sources.update(other.sources)
         self.models |= other.models
+        self.judge_models |= other.judge_models
+        self.live_instead.update(other.live_instead)
+
+    @property
+    def scripted(self) -> bool:
+        """Whether some answer came from the scripted test model, whose costs are those of the model it plays."""
+        return any(model.startswith(SCRIPTED_MODEL_PREFIX) for model in self.models | self.judge_models)
+
+    def tokens_line(self) -> str:
+        """All tokens, with the agent's and the judge's apart when a judge was asked."""
+        if not self.judged:
+            return _count(self.tokens, "token")
+        both = _count(self.tokens + self.judge_tokens, "token")
+        return f"{both} (agent {self.tokens:,}, judge {self.judge_tokens:,})"
+
+    def cost_line(self) -> str | None:
+        """The cost, when every price is known, with the agent's and the judge's apart."""
+        if self.unpriced or not self.turns:
+            return None
+        line = f"cost: {_usd(self.cost_usd + self.judge_cost_usd)}"
+        if self.judged:
+            line += f" (agent {_usd(self.cost_usd)}, judge {_usd(self.judge_cost_usd)})"
+        if self.scripted:
+            line += ", hypothetical: the scripted test model answered, priced as the model it stands in for"
+        return line
 
 
 class ResultsCollector:
@@ -179,13 +231,20 @@ class ResultsCollector:
         answered_by = sorted(total.models)
         terminalreporter.write_line(
             f"{_count(len(self._tallies), 'agent test')}, {_count(total.turns, 'turn')}{how}, "
-            f"{_count(total.tool_calls, 'tool call')}, {_count(total.tokens, 'token')}"
+            f"{_count(total.tool_calls, 'tool call')}, {total.tokens_line()}"
         )
+        if cost := total.cost_line():
+            terminalreporter.write_line(cost)
         if answered_by:
             terminalreporter.write_line(f"answered by: {', '.join(answered_by)}")
         if answered_by and all(model.startswith(SCRIPTED_MODEL_PREFIX) for model in answered_by):
             terminalreporter.write_line(
                 "every answer came from the scripted test model, not a real LLM (use --aitest-model to pick one)"
+            )
+        for (model, recorded), count in sorted(total.live_instead.items()):
+            terminalreporter.write_line(
+                f"{_count(count, 'conversation')} ran live on {model}: recorded with {recorded}, "
+                "so not replayed (the recordings stay as they are)"
             )
         if total.sources.get("replayed"):
             terminalreporter.write_line("replayed turns come from recordings; --aitest-record=all records them anew")
@@ -205,6 +264,10 @@ def _asked_for(config: pytest.Config, name: str) -> tuple[str, str] | None:
     if ini := config.getini(f"aitest_{name}"):
         return f"aitest_{name} =", ini
     return None
+
+
+def _usd(amount: float) -> str:
+    return f"${amount:.4f}" if amount < 1 else f"${amount:,.2f}"
 
 
 def _count(number: int, noun: str) -> str:

@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 from pydantic import TypeAdapter
 
+from ..conversation.turns import SCRIPTED_MODEL_PREFIX, Conversation, Turn
 from ..results.schema import RunResults, TestResult
 
 PLAIN_LIMIT = 4_000_000
@@ -29,6 +30,8 @@ PLAIN_LIMIT = 4_000_000
 CHUNK_TESTS = 500
 """Tests per data block: blocks are dumped and compressed in parallel."""
 COMPRESS_LEVEL = 6
+"""How the scripted test model names itself in its answers."""
+SCRIPTED = "scripted demo model (not a real LLM)"
 
 _LOADER = jinja2.PackageLoader("aitest_bdd", "report/templates")
 _TESTS = TypeAdapter(list[TestResult])
@@ -52,9 +55,19 @@ _DURATION_DIGITS = re.compile(rb'("duration_ms":-?\d+\.\d)\d{3,}')
 Only a key can match: inside a JSON string its quotes would be escaped."""
 
 
+def scripted(turn: Turn) -> bool:
+    """Whether the scripted test model answered the turn: its cost is hypothetical."""
+    return any(call.model.startswith(SCRIPTED_MODEL_PREFIX) for call in turn.model_calls)
+
+
+def dollars(amount: float) -> str:
+    """An amount in dollars, to a hundredth of a cent."""
+    return f"${amount:,.4f}"
+
+
 @dataclass
 class Tally:
-    """Counts and sums over a set of tests."""
+    """Counts and sums over a set of tests. Tokens and cost are the agent's; the judge's are apart."""
 
     tests: int = 0
     passed: int = 0
@@ -65,7 +78,14 @@ class Tally:
     tokens: int = 0
     cost_usd: float = 0.0
     priced_turns: int = 0
+    hypothetical_usd: float = 0.0
+    """Prices of the scripted model's turns: what a real model of that name would have cost."""
+    hypothetical_turns: int = 0
     duration_ms: float = 0.0
+    judgements: int = 0
+    judge_tokens: int = 0
+    judge_cost_usd: float = 0.0
+    priced_judgements: int = 0
 
     def add_test(self, test: TestResult) -> None:
         """Count a test's status and time."""
@@ -83,21 +103,87 @@ class Tally:
                 self.tool_calls += len(turn.tool_calls)
                 self.tokens += turn.usage.total_tokens
                 if turn.cost_usd is not None:
-                    self.cost_usd += turn.cost_usd
                     self.priced_turns += 1
+                    if scripted(turn):
+                        self.hypothetical_usd += turn.cost_usd
+                        self.hypothetical_turns += 1
+                    else:
+                        self.cost_usd += turn.cost_usd
+                for verdict in turn.judgements:
+                    self.judgements += 1
+                    self.judge_tokens += verdict.usage.total_tokens
+                    if verdict.cost_usd is not None:
+                        self.judge_cost_usd += verdict.cost_usd
+                        self.priced_judgements += 1
 
     @property
     def cost(self) -> str:
-        """The cost in dollars, "n/a" when no turn had a price, marked partial when some had none."""
+        """The agent's cost in dollars, "n/a" when no turn had a price, marked partial when some had none.
+
+        What the scripted model's turns would have cost is told apart, as hypothetical."""
         if not self.priced_turns:
             return "n/a"
-        text = f"${self.cost_usd:,.4f}"
+        parts = [dollars(self.cost_usd)] if self.priced_turns > self.hypothetical_turns else []
+        if self.hypothetical_turns:
+            parts.append(f"{dollars(self.hypothetical_usd)} hypothetical (scripted model)")
+        text = " + ".join(parts)
         return text if self.priced_turns == self.turns else f"{text} (partial)"
+
+    @property
+    def judge_cost(self) -> str:
+        """The judge's cost in dollars, like `cost`."""
+        if not self.priced_judgements:
+            return "n/a"
+        text = dollars(self.judge_cost_usd)
+        return text if self.priced_judgements == self.judgements else f"{text} (partial)"
 
     @property
     def pass_rate(self) -> str:
         ran = self.passed + self.failed
         return f"{100 * self.passed / ran:.0f}%" if ran else "n/a"
+
+    @property
+    def summary(self) -> str:
+        """Turns, tool calls, tokens, cost and time on one line."""
+        turns = f"{self.turns:,} turn{'s' * (self.turns != 1)}"
+        tool_calls = f"{self.tool_calls:,} tool call{'s' * (self.tool_calls != 1)}"
+        return f"{turns} · {tool_calls} · {self.tokens:,} tokens · {self.cost} · {format_ms(self.duration_ms)}"
+
+
+def answered_by(conversation: Conversation) -> str | None:
+    """Where a conversation's answers came from, in words; None when it has no turns."""
+    if not conversation.turns:
+        return None
+    answered = {call.model for turn in conversation.turns for call in turn.model_calls}
+    models = sorted(set(conversation.recorded_models) | answered) or [conversation.model]
+    replayed = any(turn.source == "replayed" for turn in conversation.turns)
+    date = conversation.recorded_at.strftime("%Y-%m-%d") if conversation.recorded_at else "an unknown date"
+    if any(model.startswith(SCRIPTED_MODEL_PREFIX) for model in models):
+        return f"{SCRIPTED}, replayed from recordings made on {date}" if replayed else SCRIPTED
+    if replayed:
+        return f"replayed from recordings made on {date} with {', '.join(models)}"
+    return f"live on {', '.join(models)}"
+
+
+def test_sources(test: TestResult) -> list[str]:
+    """Where a test's answers came from: one phrase per kind of conversation it held."""
+    return sorted({phrase for conversation in test.conversations if (phrase := answered_by(conversation))})
+
+
+def run_sources(tests: list[TestResult]) -> dict[str, int]:
+    """Each phrase of `test_sources` and how many tests it is true of, most first."""
+    counts: dict[str, int] = {}
+    for index in conversation_holders(tests):
+        for phrase in test_sources(tests[index]):
+            counts[phrase] = counts.get(phrase, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def sources_data(tests: list[TestResult]) -> dict[str, Any]:
+    """What the page needs to say per test where its answers came from: the phrases, and per test their indices."""
+    phrases: dict[str, int] = {}
+    per_test = [[phrases.setdefault(phrase, len(phrases)) for phrase in test_sources(test)] for test in tests]
+    return {"phrases": list(phrases), "tests": per_test}
 
 
 @dataclass
@@ -107,6 +193,7 @@ class Cell:
     index: int
     status: str
     nodeid: str
+    summary: str
 
 
 @dataclass
@@ -116,6 +203,10 @@ class MatrixRow:
     feature: str
     label: str
     cells: dict[str, list[Cell]] = field(default_factory=dict)
+
+    @property
+    def tests(self) -> int:
+        return sum(len(cells) for cells in self.cells.values())
 
 
 @dataclass
@@ -133,9 +224,13 @@ def matrix_model(test: TestResult) -> str:
 
 
 def matrix_label(test: TestResult) -> str:
-    """The matrix row of a test: its scenario, with the example's values other than `model`."""
+    """The matrix row of a test: its scenario, with the example's values other than `model`.
+
+    A model named in the scenario's name reads `<model>` again, so that the Outline's rows meet in one."""
+    model = test.example.get("model")
+    name = test.name.replace(model, "<model>") if model else test.name
     others = ", ".join(f"{key}={value}" for key, value in test.example.items() if key != "model")
-    return f"{test.name} [{others}]" if others else test.name
+    return f"{name} [{others}]" if others else name
 
 
 def build_matrix(tests: list[TestResult]) -> Matrix:
@@ -147,7 +242,10 @@ def build_matrix(tests: list[TestResult]) -> Matrix:
             continue
         model, feature = matrix_model(test), test.feature or test.file
         row = rows.setdefault((feature, matrix_label(test)), MatrixRow(feature, matrix_label(test)))
-        row.cells.setdefault(model, []).append(Cell(index, test.status, test.nodeid))
+        own = Tally()
+        own.add_test(test)
+        own.add_turns(test)
+        row.cells.setdefault(model, []).append(Cell(index, test.status, test.nodeid, own.summary))
         columns.setdefault(model, Tally()).add_test(test)
     return Matrix(sorted(columns), list(rows.values()), columns)
 
@@ -296,6 +394,9 @@ def render_html(results: RunResults, *, compress: bool | None = None) -> str:
             encoding=encoding,
             chunks=[Markup(chunk) for chunk in chunks],
             extras=Markup(script_safe(json.dumps(extras(tests), ensure_ascii=False))),
+            sources=run_sources(tests),
+            sources_data=Markup(script_safe(json.dumps(sources_data(tests), ensure_ascii=False))),
+            scripted_prefix=SCRIPTED_MODEL_PREFIX,
             css=asset("report.css"),
             js=js,
             script_hash=script_hash(js),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..results.schema import RunResults, StepResult, TestResult
-from .html import Matrix, Tally, build_matrix, format_ms, model_tallies, run_tally
+from .html import Matrix, Tally, build_matrix, format_ms, model_tallies, run_sources, run_tally
 
 MAX_FAILED_ROWS = 50
 MAX_MATRIX_ROWS = 50
@@ -61,15 +61,25 @@ def failed_section(tests: list[TestResult]) -> list[str]:
     return [*lines, ""]
 
 
+def answers_line(sources: dict[str, int]) -> list[str]:
+    """Where the answers came from, in words: live, replayed from recordings, or the scripted model."""
+    if not sources:
+        return []
+    if len(sources) == 1:
+        return [f"Answers: {cell(next(iter(sources)), 300)}", ""]
+    parts = (f"{cell(phrase, 300)} ({count:,} test{'s' * (count != 1)})" for phrase, count in sources.items())
+    return [f"Answers: {'; '.join(parts)}", ""]
+
+
 def totals_section(tally: Tally) -> list[str]:
-    header = ("Tests", "Passed", "Failed", "Skipped", "Turns", "Tool calls", "Tokens", "Cost", "Time")
+    """The counts, the agent's tokens and cost, and the judge's when it gave verdicts."""
+    header = ["Tests", "Passed", "Failed", "Skipped", "Turns", "Tool calls", "Agent tokens", "Agent cost"]
     values = (tally.tests, tally.passed, tally.failed, tally.skipped, tally.turns, tally.tool_calls, tally.tokens)
-    return [
-        row(*header),
-        row(*["---:"] * len(header)),
-        row(*(f"{value:,}" for value in values), tally.cost, format_ms(tally.duration_ms)),
-        "",
-    ]
+    cells = [*(f"{value:,}" for value in values), cell(tally.cost)]
+    if tally.judgements:
+        header += ["Judge tokens", "Judge cost"]
+        cells += [f"{tally.judge_tokens:,}", tally.judge_cost]
+    return [row(*header, "Time"), row(*["---:"] * (len(header) + 1)), row(*cells, format_ms(tally.duration_ms)), ""]
 
 
 def models_section(tallies: dict[str, Tally]) -> list[str]:
@@ -107,6 +117,7 @@ def render_markdown(results: RunResults) -> str:
     icon = "❌" if tally.failed else "✅"
     title = f"## {icon} aitest-bdd: {tally.failed:,} failed, {tally.passed:,} passed of {tally.tests:,} tests"
     lines = [title, ""]
+    lines += answers_line(run_sources(results.tests))
     lines += totals_section(tally)
     lines += failed_section(results.tests)
     lines += models_section(model_tallies(results.tests))

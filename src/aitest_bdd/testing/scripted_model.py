@@ -29,9 +29,10 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aitest_bdd.conversation.turns import SCRIPTED_MODEL_PREFIX
 from aitest_bdd.gherkin.matching import MISSING, lookup
 
-MODEL_ID = "aitest-scripted"
+MODEL_ID = SCRIPTED_MODEL_PREFIX
 HANG_SECONDS = 3600.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
 from pytest_bdd import parsers, then
 
-from ...conversation.turns import Usage
+from ...conversation.turns import Turn, Usage
 from . import fail
 
 if TYPE_CHECKING:
@@ -19,21 +20,43 @@ def _format_cost(usd: float) -> str:
     return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
 
 
+def _live_seconds(session: AgentSession, turns: list[Turn]) -> tuple[float, str]:
+    """How long `turns` took live, and how that was measured; a replayed turn counts its recorded time."""
+    replayed = [turn for turn in turns if turn.source == "replayed"]
+    unknown = [turn.number for turn in replayed if turn.recorded_duration_ms is None]
+    if unknown:
+        fail(
+            f"a time budget on a replayed conversation judges how long it took when recorded, and the recording "
+            f"keeps no duration for turn(s) {', '.join(map(str, unknown))} (it was made by an older aitest-bdd): "
+            "record it anew with --aitest-record=all, or run it live with --aitest-record=live",
+            session,
+        )
+    seconds = sum(turn.live_duration_ms or 0.0 for turn in turns) / 1000
+    if not replayed:
+        return seconds, ""
+    replay = sum(turn.duration_ms for turn in replayed) / 1000
+    return seconds, f" when recorded live (replayed now in {replay:.2f} s; time budgets judge the recorded time)"
+
+
 @then(parsers.re(rf"the turn takes less than {NUMBER} seconds?"))
 def turn_time(aitest_session: AgentSession, limit: str) -> None:
     turn = aitest_session.last_turn
-    if turn.duration_ms / 1000 >= float(limit):
+    seconds, how = _live_seconds(aitest_session, [turn])
+    if seconds >= float(limit):
         fail(
-            f"expected turn {turn.number} to take less than {limit} s, but it took {turn.duration_ms / 1000:.2f} s",
+            f"expected turn {turn.number} to take less than {limit} s, but it took {seconds:.2f} s{how}",
             aitest_session,
         )
 
 
 @then(parsers.re(rf"the conversation takes less than {NUMBER} seconds?"))
 def conversation_time(aitest_session: AgentSession, limit: str) -> None:
-    seconds = aitest_session.conversation.duration_ms / 1000
+    seconds, how = _live_seconds(aitest_session, aitest_session.turns)
     if seconds >= float(limit):
-        fail(f"expected the conversation to take less than {limit} s, but it took {seconds:.2f} s", aitest_session)
+        fail(
+            f"expected the conversation to take less than {limit} s, but it took {seconds:.2f} s{how}",
+            aitest_session,
+        )
 
 
 def _tokens(usage: Usage) -> str:
@@ -60,19 +83,25 @@ def conversation_tokens(aitest_session: AgentSession, limit: str) -> None:
 
 
 @then(parsers.re(rf"the conversation costs less than \${NUMBER}"))
-def conversation_cost(aitest_session: AgentSession, limit: str) -> None:
-    turns = aitest_session.turns
-    unpriced = sorted({turn.model for turn in turns if turn.cost_usd is None})
-    if unpriced or not turns:
+def conversation_cost(request: pytest.FixtureRequest, aitest_session: AgentSession, limit: str) -> None:
+    conversation = aitest_session.conversation
+    judgements = conversation.judgements
+    unpriced = {turn.model for turn in conversation.turns if turn.cost_usd is None}
+    if any(verdict.cost_usd is None for verdict in judgements):  # priced by the judge's model as configured
+        unpriced.add(f"{request.getfixturevalue('aitest_judge').model} (the judge)")
+    if unpriced or not conversation.turns:
         fail(
-            f"price unknown for {', '.join(unpriced) or 'this conversation'}: add it to a price file named by the "
-            'aitest_pricing ini option, e.g. {"my-model": {"input": 0.5, "output": 1.5}} (USD per million tokens)',
+            f"price unknown for {', '.join(sorted(unpriced)) or 'this conversation'}: add it to a price file "
+            'named by the aitest_pricing ini option, e.g. {"my-model": {"input": 0.5, "output": 1.5}} '
+            "(USD per million tokens)",
             aitest_session,
         )
-    cost = sum(turn.cost_usd or 0.0 for turn in turns)
-    if cost >= float(limit):
+    agent = sum(turn.cost_usd or 0.0 for turn in conversation.turns)
+    judge = sum(verdict.cost_usd or 0.0 for verdict in judgements)
+    if agent + judge >= float(limit):
+        judged = f", judge {_format_cost(judge)} for {_tokens(conversation.judge_usage)}" if judgements else ""
         fail(
-            f"expected the conversation to cost less than ${limit}, but it cost {_format_cost(cost)} "
-            f"for {_tokens(aitest_session.conversation.usage)}",
+            f"expected the conversation to cost less than ${limit}, but it cost {_format_cost(agent + judge)} "
+            f"(agent {_format_cost(agent)} for {_tokens(conversation.usage)}{judged})",
             aitest_session,
         )

@@ -96,12 +96,11 @@ def _judge(session: AgentSession, provider: Provider | None, criterion: str) -> 
     raise AssertionError("unreachable")
 
 
-def _expect(session: AgentSession, verdict: Judgement, wanted: bool, claim: str) -> None:
+def _expect(session: AgentSession, verdict: Judgement, wanted: bool, claim: str, details: str = "") -> None:
+    """Fail unless the judge said `wanted`; the first line holds the claim and the verdict, `details` follow."""
     if verdict.passed != wanted:
-        fail(
-            f"{claim}\nthe judge ({verdict.model}) said {'yes' if verdict.passed else 'no'}: {verdict.reasoning}",
-            session,
-        )
+        said = f"{claim}, but the judge ({verdict.model}) said {'yes' if verdict.passed else 'no'}: {verdict.reasoning}"
+        fail(said + (f"\n{details}" if details else ""), session)
 
 
 @then(parsers.re(r'the response satisfies "(?P<criterion>[^"]+)"'))
@@ -113,7 +112,7 @@ def satisfies(aitest_session: AgentSession, aitest_judge: Provider | None, crite
 @then("the response satisfies:")
 def satisfies_rubric(aitest_session: AgentSession, aitest_judge: Provider | None, docstring: str) -> None:
     verdict = _judge(aitest_session, aitest_judge, docstring)
-    _expect(aitest_session, verdict, True, f"expected the response to satisfy:\n{docstring}")
+    _expect(aitest_session, verdict, True, "expected the response to satisfy the rubric below", docstring)
 
 
 @then("the agent asks for clarification")

@@ -74,7 +74,14 @@ def _check_arguments(session: AgentSession, tool: str, scope: str | None, expect
         f"  call {index} {_args(call)}:\n" + "\n".join(f"    - {problem}" for problem in problems)
         for index, (call, problems) in enumerate(results, 1)
     )
-    fail(f'expected a call to "{tool}" {where.name} with {wanted}; no call matched:\n{details}', session, where)
+    closest = min((problems for _, problems in results), key=len)
+    which = f'the call to "{tool}"' if len(results) == 1 else f'the closest of {len(results)} calls to "{tool}"'
+    fail(
+        f"{'; '.join(closest)} ({which} {where.name})\n"
+        f'expected a call to "{tool}" {where.name} with {wanted}; no call matched:\n{details}',
+        session,
+        where,
+    )
 
 
 @then(parsers.re(rf"the agent calls {TOOL}{SCOPE} with:"))
@@ -164,7 +171,7 @@ def calls_in_order(
     if not ok:
         how = "exactly these tools, in this order" if exact else "these tools in this order (others may come between)"
         fail(
-            f"expected {how} {where.name}: {', '.join(expected)}\nbut the agent called: {_names(made)}",
+            f"expected {how} {where.name}: {', '.join(expected)}; but the agent called: {_names(made)}",
             aitest_session,
             where,
         )
@@ -187,7 +194,15 @@ def every_call_succeeds(aitest_session: AgentSession, scope: str | None) -> None
     failed = [call for call in made if call.is_error]
     if failed:
         listing = "\n".join(f"  {call.name}({_args(call)}): {call.result_text}" for call in failed)
-        fail(f"expected every tool call {where.name} to succeed, but these failed:\n{listing}", aitest_session, where)
+        first = failed[0]
+        gist = next(iter(first.result_text.strip().splitlines()), "an error")
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        fail(
+            f"expected every tool call {where.name} to succeed, but {first.name} failed: {gist}{more}\n"
+            f"the failed calls:\n{listing}",
+            aitest_session,
+            where,
+        )
 
 
 @then(parsers.re(rf"the tool call to {TOOL} fails{SCOPE}"))

@@ -7,7 +7,9 @@
   const RAN = new Set(["passed", "failed"]);
   const RANK = { failed: 0, skipped: 1, passed: 2 };
   const MARK = { passed: "✓", failed: "✗", skipped: "–", undefined: "?" };
-  const state = { entries: [], visible: [], shown: PAGE, byTest: new Map() };
+  const TRANSCRIPT = /\n\n(Turn \d+\n {2}user: |\(no turns\)$)/;
+  const SCRIPTED = document.body.dataset.scriptedPrefix;
+  const state = { entries: [], visible: [], shown: PAGE, byTest: new Map(), sources: [] };
 
   // ---- small helpers ----
 
@@ -42,11 +44,38 @@
     return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   }
 
+  function known(value) {
+    return value !== null && value !== undefined;
+  }
+
+  function scripted(turn) {
+    return turn.model_calls.some((call) => call.model.startsWith(SCRIPTED));
+  }
+
+  function price(turn) {
+    if (!known(turn.cost_usd)) return "cost n/a";
+    return `$${turn.cost_usd.toFixed(4)}${scripted(turn) ? " hypothetical (scripted model)" : ""}`;
+  }
+
   function cost(turns) {
-    const priced = turns.filter((item) => item.turn.cost_usd !== null && item.turn.cost_usd !== undefined);
+    const priced = turns.filter((item) => known(item.turn.cost_usd));
     if (!priced.length) return "cost n/a";
-    const text = `$${sum(priced, (item) => item.turn.cost_usd).toFixed(4)}`;
+    const fake = priced.filter((item) => scripted(item.turn));
+    const real = priced.filter((item) => !scripted(item.turn));
+    const parts = [];
+    if (real.length || !fake.length) parts.push(`$${sum(real, (item) => item.turn.cost_usd).toFixed(4)}`);
+    if (fake.length) parts.push(`$${sum(fake, (item) => item.turn.cost_usd).toFixed(4)} hypothetical (scripted model)`);
+    const text = parts.join(" + ");
     return priced.length === turns.length ? text : `${text} (partial)`;
+  }
+
+  function judgeText(turns) {
+    const verdicts = turns.flatMap((item) => item.turn.judgements || []);
+    if (!verdicts.length) return null;
+    const priced = verdicts.filter((verdict) => known(verdict.cost_usd));
+    const money = priced.length ? `$${sum(priced, (verdict) => verdict.cost_usd).toFixed(4)}` : "cost n/a";
+    const note = priced.length && priced.length < verdicts.length ? " (partial)" : "";
+    return `${plural(verdicts.length, "verdict")} · ${plural(sum(verdicts, (v) => v.usage.total_tokens), "token")} · ${money}${note}`;
   }
 
   function cut(text, length) {
@@ -84,6 +113,9 @@
     const blocks = [...document.querySelectorAll("script.aitest-tests")];
     const tests = (await Promise.all(blocks.map(decode))).flat();
     applyExtras(tests, JSON.parse(document.getElementById("aitest-extras").textContent));
+    const sources = JSON.parse(document.getElementById("aitest-sources").textContent);
+    tests.forEach((test, index) => (test.sources = sources.tests[index].map((n) => sources.phrases[n])));
+    state.sources = sources.phrases;
     return tests;
   }
 
@@ -138,6 +170,7 @@
     entry.models = [...new Set([...models, ...outlineModels])].sort();
     entry.feature = first.feature || first.file;
     entry.tags = [...new Set(tests.flatMap((test) => test.tags))].sort();
+    entry.sources = entry.holder.sources;
     entry.duration = sum(tests, (test) => test.duration_ms);
     entry.tokens = sum(entry.turns, (item) => item.turn.usage.total_tokens);
     entry.toolCalls = sum(entry.turns, (item) => item.turn.tool_calls.length);
@@ -287,6 +320,7 @@
     for (const [key, value] of Object.entries(first.example)) chips.append(chip(`${key}: ${value}`, "example"));
     for (const model of entry.models) if (first.example.model !== model) chips.append(chip(model, "model"));
     for (const tag of entry.tags) chips.append(chip(`@${tag}`, "tag"));
+    if (state.sources.length > 1) for (const source of entry.sources) chips.append(chip(source, "source"));
     if (entry.kind === "session") chips.append(chip(`${entry.tests.length} tests`, "example"));
     box.append(chips);
     const failure = failureLine(entry);
@@ -337,6 +371,31 @@
       `(${count(prompt)} in, ${count(completion)} out) · ${cost(entry.turns)}`;
   }
 
+  function fold(className, title, ...children) {
+    const box = el("details", className);
+    return add(box, el("summary", null, title), ...children);
+  }
+
+  function givenNode(conversations) {
+    const given = conversations.filter((conversation) => conversation.system_prompt || (conversation.tools || []).length);
+    if (!given.length) return null;
+    const box = fold("given", given.length === 1 ? "What the agent was given" : "What the agents were given");
+    for (const conversation of given) {
+      const tools = conversation.tools || [];
+      const part = add(el("div", "given-agent"), el("h4", null, `Agent ${conversation.agent} on ${conversation.model}`));
+      if (conversation.system_prompt) add(part, el("h4", null, "System prompt"), el("pre", "system-prompt", conversation.system_prompt));
+      if (tools.length) {
+        const table = add(el("table", "grid tools-offered"), add(el("tr"), el("th", null, "Tool"), el("th", null, "Server"), el("th", null, "Description")));
+        for (const offered of tools) {
+          table.append(add(el("tr"), el("td", "tool-name", offered.name), el("td", "muted", offered.server || ""), el("td", "tool-description", offered.description)));
+        }
+        add(part, el("h4", null, `Tools offered (${tools.length})`), table);
+      }
+      box.append(part);
+    }
+    return box;
+  }
+
   function where(test) {
     return test.line === null || test.line === undefined ? test.file : `${test.file}:${test.line}`;
   }
@@ -355,12 +414,15 @@
       ["Outline row", example],
       ["Tags", test.tags.map((tag) => `@${tag}`).join(" ")],
       ["Location", where(test)],
-      ["Test id", test.nodeid],
       ["Status", badge(test.status)],
       ["Duration", ms(test.duration_ms)],
+      ["Answers", test.sources.join("; ")],
       ["Agents", agentsText(test)],
       ["Usage", usageText(entry)],
+      ["Judge", judgeText(entry.turns)],
     ]));
+    flow.append(fold("tech", "Technical details", facts([["Test id", test.nodeid]])));
+    add(flow, givenNode(test.conversations));
     if (test.feature_description) flow.append(el("p", "description", test.feature_description));
     const stepMessages = new Set(test.steps.map((step) => step.message));
     if (test.message && !stepMessages.has(test.message)) flow.append(message("Test failure", test.message));
@@ -391,8 +453,15 @@
     row.append(line);
     if (step.docstring) row.append(el("pre", "docstring", step.docstring));
     if (step.datatable) row.append(dataTable(step.datatable));
-    if (step.message) row.append(el("pre", "message", step.message));
+    if (step.message) row.append(...stepMessage(step));
     return row;
+  }
+
+  function stepMessage(step) {
+    const at = step.turns_before > 0 ? step.message.search(TRANSCRIPT) : -1;
+    if (at <= 0) return [el("pre", "message", step.message)];
+    const note = el("pre", "message", step.message.slice(0, at));
+    return [note, fold("tech", "Full message, with the turns drawn above", el("pre", "message-full", step.message))];
   }
 
   function dataTable(rows) {
@@ -414,9 +483,12 @@
       ["File", first.file],
       ["Status", badge(entry.status)],
       ["Duration", ms(entry.duration)],
+      ["Answers", entry.sources.join("; ")],
       ["Agents", agentsText(entry.holder)],
       ["Usage", usageText(entry)],
+      ["Judge", judgeText(entry.turns)],
     ]));
+    add(flow, givenNode(entry.holder.conversations));
     const box = el("div", "timeline");
     let next = 0;
     for (const test of entry.tests) {
@@ -448,16 +520,28 @@
     const head = el("div", "turn-head");
     add(head, el("strong", null, `Turn ${turn.number}`), el("span", "muted", `${conversation.agent} · ${turn.model}`));
     if (turn.source && turn.source !== "live") head.append(chip(turn.source, "source"));
-    const price = turn.cost_usd === null || turn.cost_usd === undefined ? "cost n/a" : `$${turn.cost_usd.toFixed(4)}`;
     const stats = `${count(usage.total_tokens)} tokens (${count(usage.prompt_tokens)} in, ${count(usage.completion_tokens)} out)` +
-      ` · ${price} · ${ms(turn.duration_ms)}`;
+      ` · ${price(turn)} · ${turnTime(turn)}`;
     head.append(el("span", "stats", stats));
     box.append(head, bubble("user", "User", turn.user_message));
     box.append(...activity(turn));
     if (turn.final_response) box.append(bubble("assistant", "Assistant", turn.final_response));
     for (const verdict of turn.judgements || []) box.append(judgement(verdict));
     if (turn.error) box.append(message("Turn error", turn.error));
+    if (turn.model_calls.length) box.append(fold("tech", `Model calls (${turn.model_calls.length})`, ...turn.model_calls.map(modelCall)));
     return box;
+  }
+
+  function turnTime(turn) {
+    if (turn.source !== "replayed") return ms(turn.duration_ms);
+    const recorded = known(turn.recorded_duration_ms) ? ms(turn.recorded_duration_ms) : "unknown";
+    return `${ms(turn.duration_ms)} replayed, ${recorded} when recorded live`;
+  }
+
+  function modelCall(call, m) {
+    const names = call.tool_calls.length ? ` → ${call.tool_calls.join(", ")}` : "";
+    return el("div", "model-call", `model call ${m + 1} · ${call.model} · ${count(call.usage.total_tokens)} tokens · ` +
+      `${ms(call.duration_ms)} · ${call.finish_reason || "no finish reason"}${names}`);
   }
 
   function judgement(verdict) {
@@ -465,7 +549,8 @@
     const box = el("div", `judgement ${status}`);
     const head = el("div", "judgement-head");
     add(head, badge(status), el("span", "criterion", `Judge: ${verdict.criterion}`));
-    add(head, el("span", "dur", `${verdict.model} · ${count(verdict.usage.total_tokens)} tokens · ${ms(verdict.duration_ms)}`));
+    const money = known(verdict.cost_usd) ? `$${verdict.cost_usd.toFixed(4)}` : "cost n/a";
+    add(head, el("span", "dur", `judge ${verdict.model} · ${count(verdict.usage.total_tokens)} tokens · ${money} · ${ms(verdict.duration_ms)}`));
     return add(box, head, el("div", "reasoning", verdict.reasoning));
   }
 
@@ -476,11 +561,7 @@
   function activity(turn) {
     const nodes = [];
     let k = 0;
-    turn.model_calls.forEach((call, m) => {
-      const names = call.tool_calls.length ? ` → ${call.tool_calls.join(", ")}` : "";
-      const text = `model call ${m + 1} · ${call.model} · ${count(call.usage.total_tokens)} tokens · ${ms(call.duration_ms)}` +
-        ` · ${call.finish_reason || "no finish reason"}${names}`;
-      nodes.push(el("div", "model-call", text));
+    turn.model_calls.forEach((call) => {
       if (call.content) nodes.push(bubble("interim", "Assistant, before its answer", call.content));
       for (let j = 0; j < call.tool_calls.length && k < turn.tool_calls.length; j++) nodes.push(toolNode(turn.tool_calls[k++]));
     });
@@ -523,6 +604,40 @@
     if (call.structured_content !== null && call.structured_content !== undefined) {
       add(body, el("h4", null, "Structured content"), el("pre", "structured", JSON.stringify(call.structured_content, null, 2)));
     }
+  }
+
+  // ---- an Outline row's models side by side ----
+
+  function compare(button) {
+    const box = field("compare");
+    const entries = button.dataset.tests.trim().split(/\s+/).map((index) => state.byTest.get(Number(index)));
+    const close = el("button", "close", "Close");
+    close.type = "button";
+    close.addEventListener("click", () => (box.hidden = true));
+    const title = button.closest("tr").querySelector("th").firstChild.textContent.trim();
+    const head = add(el("div", "compare-head"), el("h3", null, `Side by side: ${title}`), close);
+    const columns = el("div", "columns");
+    columns.style.gridTemplateColumns = `repeat(${entries.length}, minmax(320px, 1fr))`;
+    for (const entry of entries) columns.append(column(entry));
+    box.replaceChildren(head, add(el("div", "scroll"), columns));
+    box.hidden = false;
+    box.scrollIntoView();
+  }
+
+  function column(entry) {
+    const test = entry.tests[0];
+    const box = el("div", "column");
+    box.dataset.model = test.example.model || entry.models.join(", ");
+    const link = el("a", "column-title", box.dataset.model);
+    link.href = `#${entry.id}`;
+    add(box, add(el("div", "column-head"), badge(test.status), link));
+    add(box, el("div", "stats", `${usageText(entry)} · ${ms(entry.duration)}`));
+    if (test.sources.length) box.append(el("div", "muted", test.sources.join("; ")));
+    return add(box, timeline(test.steps, entry.turns));
+  }
+
+  function setupCompare() {
+    for (const button of document.querySelectorAll("button.compare")) button.addEventListener("click", () => compare(button));
   }
 
   // ---- links to a test ----
@@ -573,6 +688,7 @@
     }
     setupFilters();
     setupLinks();
+    setupCompare();
     refresh();
     fromHash();
     document.body.dataset.ready = "true";
