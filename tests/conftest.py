@@ -125,10 +125,18 @@ def scripted_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, scripted_server: Any, request: pytest.FixtureRequest) -> Project:
-    """A project on the script given by the test's `script` mark."""
+def project(
+    pytester: pytest.Pytester, scripted_server: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    """A project on the script given by the test's `script` mark.
+
+    Its runs print as on a developer's machine also in CI: pytest prints whole failure lines in its short
+    summary when CI or BUILD_NUMBER is set, and a test that reads the output must not depend on that.
+    """
     mark = request.node.get_closest_marker("script")
     assert mark is not None, "mark the test with @pytest.mark.script({...})"
+    for name in ("CI", "BUILD_NUMBER"):
+        monkeypatch.delenv(name, raising=False)
     return Project(pytester, scripted_server(mark.args[0]))
 
 
