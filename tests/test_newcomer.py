@@ -104,7 +104,7 @@ def test_the_summary_leaves_out_a_cost_with_an_unknown_price(project) -> None:
     project.feature("judged", JUDGED.format(limit="100"))
     result = project.run()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*price unknown for judge (the judge)*"])
+    result.stdout.fnmatch_lines(["*price unknown for aitest-scripted:judge (the judge)*"])
     assert "cost: $" not in result.stdout.str()
 
 
@@ -204,3 +204,39 @@ def test_no_agents_fixture_says_it_is_missing_and_how_to_add_it(project) -> None
         ]
     )
     assert "defines: none" not in result.stdout.str()
+
+
+BACKGROUND = """
+Feature: A Background's agent, a scenario's model
+  Background:
+    Given the agent "plain"
+
+  Scenario: Hello on another model
+    Given the agent "plain" using model "other-model"
+    When the user says "hello"
+    Then the response contains "hello there"
+"""
+
+
+@pytest.mark.script(SCRIPT)
+def test_a_backgrounds_agent_replaced_by_the_scenarios_model_replays(project) -> None:
+    project.feature("background", BACKGROUND)
+    project.run("--aitest-record=once").assert_outcomes(passed=1)
+    project.server.stop()  # replay needs no model: nothing may go live
+    result = project.run("--aitest-record=none")
+    result.assert_outcomes(passed=1)
+    assert "ran live" not in result.stdout.str()
+
+
+@pytest.mark.script(SCRIPT)
+def test_a_mask_for_timestamps_leaves_the_recording_readable(project) -> None:
+    """The mask docs/recording.md suggests for tools whose results change must not mask the file's own metadata."""
+    project.pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "aitest_record_mask =\n"
+        "    \\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})?\n"
+        "    \\d+\n"
+    )
+    project.feature("greeting", BACKGROUND)
+    project.run("--aitest-record=once").assert_outcomes(passed=1)
+    project.run("--aitest-record=none").assert_outcomes(passed=1)

@@ -79,3 +79,19 @@ def test_answers_line_and_judge_apart_from_the_agent() -> None:
 def test_one_source_is_one_phrase() -> None:
     text = render_markdown(RunResults(tests=[outline_row("gpt-4.1", "passed")]))
     assert "\nAnswers: live on gpt-4.1\n" in text and "Judge" not in text
+
+
+def test_a_scripted_judges_cost_is_hypothetical() -> None:
+    test = outline_row("gpt-4.1", "passed")
+    test.conversations[0].turns[0].judgements = [
+        Judgement(
+            criterion="polite",
+            passed=True,
+            reasoning="yes",
+            model="aitest-scripted:judge",
+            usage=Usage(total_tokens=30),
+            cost_usd=0.25,
+        )
+    ]
+    text = render_markdown(RunResults(tests=[test]))
+    assert "| 30 | $0.2500 hypothetical (scripted model) |" in text

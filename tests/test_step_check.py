@@ -134,15 +134,22 @@ def test_dry_run_checks_steps_and_agents_and_starts_nothing(project) -> None:
     with_step_module(project)
     project.feature("dry", DRY_RUN)
     project.pytester.makepyfile(test_plain_python="def test_python():\n    raise AssertionError('ran')\n")
-    run = project.run("--aitest-dry-run", "--aitest-json", "results.json", "--aitest-md", "summary.md")
-    tests = {test["name"]: test for test in json.loads((project.pytester.path / "results.json").read_text())["tests"]}
-    assert tests["all good"]["status"] == "passed"
-    assert tests["unknown agent"]["message"].startswith("no agent named 'bankin'")
-    assert tests["unknown agent"]["steps"][0]["status"] == "failed"
-    assert tests["typo"]["message"].startswith('no step matches "Then the agent cals no tools" (dry.feature:14')
-    run.assert_outcomes(passed=1, failed=2, skipped=1)
+    project.feature("broken", "# a feature file with no Feature\n")
+    run = project.run("--aitest-dry-run", "--aitest-json", "results.json", "--aitest-md", "summary.md", "-rA")
+    run.assert_outcomes(passed=1, failed=3, skipped=1)
+    run.stdout.fnmatch_lines_random(
+        [
+            "FAILED dry.feature::test_unknown_agent - Failed: no agent named*",
+            "FAILED dry.feature::test_typo - Failed: no step matches*",
+            "FAILED broken.feature::test_feature_file*",
+            "no agent named 'bankin'; the aitest_agents fixture defines*",
+            'no step matches "Then the agent cals no tools" (dry.feature:14*',
+            "PASSED dry.feature::test_all_good",
+        ]
+    )
     assert project.server.requests == [] and project.live_servers() == []
-    assert (project.pytester.path / "summary.md").exists()
+    # nothing ran, so no output claims a green run
+    assert not (project.pytester.path / "results.json").exists() and not (project.pytester.path / "summary.md").exists()
 
 
 @pytest.mark.script(SCRIPT)

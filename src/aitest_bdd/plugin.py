@@ -110,6 +110,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.option.aitest_steps:
         from _pytest.main import wrap_session  # pytest's own way to run a session that only collects
 
+        config.option.dist, config.option.tx = "no", []  # a listing needs no xdist workers
         return wrap_session(config, step_listing.show_steps)
     return None
 

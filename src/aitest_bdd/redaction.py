@@ -82,11 +82,12 @@ class Redactor:
         return value
 
     def data(self, value: Any) -> Any:
-        """`value` with every string redacted, at any depth (dict keys included)."""
+        """`value` with every string redacted, at any depth (not dict keys: names, not data, whose change would
+        break the shape, as a `\\d+` mask would of turn numbers)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.data(key): self.data(item) for key, item in value.items()}
+            return {key: self.data(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return [self.data(item) for item in value]
         return value

@@ -98,6 +98,14 @@ class AgentSession:
     def is_open(self) -> bool:
         return self._open
 
+    def replays_another_model(self) -> bool:
+        """Whether the recording of this agent was made with another model, so that the session would run live."""
+        try:
+            recorded = self._cassette.session(self.agent.name) if self._cassette else None
+        except RecordingMismatch:
+            return False  # `open` says what is wrong with the recording
+        return recorded is not None and recorded.model != self.agent.provider.model
+
     def open(self) -> None:
         """Connect to the model and start the MCP servers (or load what a recording replays)."""
         if self._open:

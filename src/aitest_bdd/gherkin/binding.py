@@ -104,12 +104,10 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     )
     sessions.append(session)
     request.addfinalizer(session.close)
-    try:
-        session.open()
-    except (ConfigError, ToolServerError, RecordingMismatch) as error:
-        problem = f"agent {name!r} could not start: {error}"
-    if problem:
-        pytest.fail(problem, pytrace=False)
+    if not session.replays_another_model():
+        _open(session)
+    # else: it would run live, which a later `Given the agent ... using model` (the model its recording was
+    # made with) may still spare: it opens when a step first uses it
     return session
 
 
@@ -122,7 +120,19 @@ def current_session(request: pytest.FixtureRequest) -> AgentSession:
             pytrace=False,
         )
     request.node.stash[IN_USE_KEY] = True
+    _open(sessions[-1])
     return sessions[-1]
+
+
+def _open(session: AgentSession) -> None:
+    """Open the session (a no-op once open); a start that fails fails the step."""
+    try:
+        session.open()
+    except (ConfigError, ToolServerError, RecordingMismatch) as error:
+        problem = f"agent {session.agent.name!r} could not start: {error}"
+    else:
+        return
+    pytest.fail(problem, pytrace=False)
 
 
 def _agents(request: pytest.FixtureRequest, name: str) -> object:

@@ -133,9 +133,10 @@ def repeated_scenario_names(path: Path) -> dict[str, list[int]]:
 
 
 def is_outline_without_rows(template: ScenarioTemplate, language: str) -> bool:
-    """Whether the scenario is a Scenario Outline (in the file's language) whose Examples have no rows."""
+    """Whether the scenario is a Scenario Outline (in the file's language), or has Examples, without a single row."""
     outline_keywords = Dialect.for_name(language).scenario_outline_keywords  # type: ignore[union-attr]
-    return template.keyword in outline_keywords and not any(examples.examples for examples in template.examples)
+    is_outline = template.keyword in outline_keywords or bool(template.examples)
+    return is_outline and not any(examples.examples for examples in template.examples)
 
 
 def outline_without_rows_message(template: ScenarioTemplate, file: str) -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from ..config import ConfigError
 from .binding import AGENTS_FIXTURE, find_agent
+from .collection import FeatureFile
 from .guards import check_placeholders
 from .step_check import fail_undefined, scenario_of, step_definitions
 from .step_log import finish_step, start_scenario
@@ -19,9 +20,11 @@ from .steps.agent_steps import the_agent, the_agent_using_model
 AGENT_STEPS = frozenset({the_agent, the_agent_using_model})
 
 
-def check_instead_of_running(item: pytest.Function) -> bool:
-    """Check the scenario that `item` runs, in place of running it."""
+def check_instead_of_running(item: pytest.Function) -> bool | None:
+    """Check the scenario that `item` runs, in place of running it (True); None lets pytest run the test."""
     found = scenario_of(item)
+    if found is None and isinstance(item.parent, FeatureFile):
+        return None  # a feature file that cannot be used fails as its own test: let it run, and fail
     if found is None:
         pytest.skip("--aitest-dry-run checks the scenarios of feature files; a Python test is only checked by running")
     feature, scenario = found

@@ -24,7 +24,9 @@ UNDEFINED_KEY = released(pytest.StashKey[list[int]]())
 
 def scenario_of(item: pytest.Item) -> tuple[Feature, Scenario] | None:
     """The feature and the scenario (its Outline row filled in) that a pytest-bdd test runs, if it is one."""
-    template = scenario_wrapper_template_registry.get(getattr(item, "function", None))  # type: ignore[arg-type]
+    if not isinstance(item, pytest.Function):  # a doctest, or another plugin's kind of test
+        return None
+    template = scenario_wrapper_template_registry.get(item.function)  # type: ignore[arg-type]
     if template is None:
         return None
     callspec = getattr(item, "callspec", None)

@@ -13,35 +13,28 @@ from pytest_bdd.steps import StepFunctionContext
 
 from .step_check import step_definitions
 from .step_log import relative_path
-from .steps import STEP_MODULES
 from .suggestions import readable
 
-LIBRARY_GROUPS = dict(
-    zip(
-        STEP_MODULES,
-        [
-            (
-                "The agent and the user",
-                "'using model' takes any model string a Provider accepts; 'the user says:' takes a docstring below it.",
-            ),
-            (
-                "Tool calls",
-                "About the last turn, unless the step ends with 'in the conversation', 'so far' or 'in turn N'. "
-                "'with:' takes | argument | value | rows; 'in order:' one tool per row.",
-            ),
-            (
-                "The response",
-                "Text is compared ignoring case. 'satisfies' and the clarification steps ask the judge model "
-                "(--aitest-judge-model).",
-            ),
-            (
-                "Time, tokens and cost",
-                "Cost needs the model's price (built in, or in the aitest_pricing file).",
-            ),
-        ],
-        strict=True,
-    )
-)
+LIBRARY_GROUPS = {
+    "aitest_bdd.gherkin.steps.agent_steps": (
+        "The agent and the user",
+        "'using model' takes any model string a Provider accepts; 'the user says:' takes a docstring below it.",
+    ),
+    "aitest_bdd.gherkin.steps.tool_steps": (
+        "Tool calls",
+        "About the last turn, unless the step ends with 'in the conversation', 'so far' or 'in turn N'. "
+        "'with:' takes | argument | value | rows; 'in order:' one tool per row.",
+    ),
+    "aitest_bdd.gherkin.steps.response_steps": (
+        "The response",
+        "Text is compared ignoring case. 'satisfies' and the clarification steps ask the judge model "
+        "(--aitest-judge-model).",
+    ),
+    "aitest_bdd.gherkin.steps.budget_steps": (
+        "Time, tokens and cost",
+        "Cost needs the model's price (built in, or in the aitest_pricing file).",
+    ),
+}
 """The step reference's section of each library step module: its title and what to know about its steps."""
 
 
@@ -79,7 +72,7 @@ def grouped(contexts: list[StepFunctionContext]) -> dict[str, list[StepFunctionC
 
 
 def _place(context: StepFunctionContext) -> tuple[str, int]:
-    return context.step_func.__module__, inspect.getsourcelines(context.step_func)[1]
+    return context.step_func.__module__, _line(context)
 
 
 def _write_step(writer, context: StepFunctionContext, config: pytest.Config) -> None:
@@ -95,4 +88,9 @@ def _write_step(writer, context: StepFunctionContext, config: pytest.Config) -> 
 
 def _location(context: StepFunctionContext, config: pytest.Config) -> str:
     file = inspect.getsourcefile(context.step_func) or context.step_func.__module__
-    return f"{relative_path(file, config)}:{inspect.getsourcelines(context.step_func)[1]}"
+    return f"{relative_path(file, config)}:{_line(context)}"
+
+
+def _line(context: StepFunctionContext) -> int:
+    """The line a step function starts at (from its code: a function may have no source file to read)."""
+    return context.step_func.__code__.co_firstlineno

@@ -116,7 +116,9 @@ class Cassette:
             }
             - {""}
         )
-        text = json.dumps(self.redactor.data(self.new.model_dump(mode="json")), indent=2, ensure_ascii=False)
+        data = self.new.model_dump(mode="json")
+        data["sessions"] = self.redactor.data(data["sessions"])  # the traffic; the file's own metadata stays readable
+        text = json.dumps(data, indent=2, ensure_ascii=False)
         write_file(self.path, text + "\n")  # whole or not at all: a half-written recording would break replay
 
 

@@ -85,6 +85,7 @@ class Tally:
     judgements: int = 0
     judge_tokens: int = 0
     judge_cost_usd: float = 0.0
+    hypothetical_judgements: int = 0
     priced_judgements: int = 0
 
     def add_test(self, test: TestResult) -> None:
@@ -115,6 +116,7 @@ class Tally:
                     if verdict.cost_usd is not None:
                         self.judge_cost_usd += verdict.cost_usd
                         self.priced_judgements += 1
+                        self.hypothetical_judgements += verdict.model.startswith(SCRIPTED_MODEL_PREFIX)
 
     @property
     def cost(self) -> str:
@@ -131,10 +133,12 @@ class Tally:
 
     @property
     def judge_cost(self) -> str:
-        """The judge's cost in dollars, like `cost`."""
+        """The judge's cost in dollars, like `cost` (hypothetical when the scripted model judged)."""
         if not self.priced_judgements:
             return "n/a"
         text = dollars(self.judge_cost_usd)
+        if self.hypothetical_judgements:
+            text += " hypothetical (scripted model)"
         return text if self.priced_judgements == self.judgements else f"{text} (partial)"
 
     @property
@@ -154,8 +158,7 @@ def answered_by(conversation: Conversation) -> str | None:
     """Where a conversation's answers came from, in words; None when it has no turns."""
     if not conversation.turns:
         return None
-    answered = {call.model for turn in conversation.turns for call in turn.model_calls}
-    models = sorted(set(conversation.recorded_models) | answered) or [conversation.model]
+    models = sorted({call.model for turn in conversation.turns for call in turn.model_calls}) or [conversation.model]
     replayed = any(turn.source == "replayed" for turn in conversation.turns)
     date = conversation.recorded_at.strftime("%Y-%m-%d") if conversation.recorded_at else "an unknown date"
     if any(model.startswith(SCRIPTED_MODEL_PREFIX) for model in models):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
 from pytest_bdd import parsers, then
 
 from ...conversation.turns import Turn, Usage
@@ -83,12 +82,11 @@ def conversation_tokens(aitest_session: AgentSession, limit: str) -> None:
 
 
 @then(parsers.re(rf"the conversation costs less than \${NUMBER}"))
-def conversation_cost(request: pytest.FixtureRequest, aitest_session: AgentSession, limit: str) -> None:
+def conversation_cost(aitest_session: AgentSession, limit: str) -> None:
     conversation = aitest_session.conversation
     judgements = conversation.judgements
     unpriced = {turn.model for turn in conversation.turns if turn.cost_usd is None}
-    if any(verdict.cost_usd is None for verdict in judgements):  # priced by the judge's model as configured
-        unpriced.add(f"{request.getfixturevalue('aitest_judge').model} (the judge)")
+    unpriced |= {f"{verdict.model} (the judge)" for verdict in judgements if verdict.cost_usd is None}
     if unpriced or not conversation.turns:
         fail(
             f"price unknown for {', '.join(sorted(unpriced)) or 'this conversation'}: add it to a price file "

@@ -73,7 +73,8 @@
     const verdicts = turns.flatMap((item) => item.turn.judgements || []);
     if (!verdicts.length) return null;
     const priced = verdicts.filter((verdict) => known(verdict.cost_usd));
-    const money = priced.length ? `$${sum(priced, (verdict) => verdict.cost_usd).toFixed(4)}` : "cost n/a";
+    const fake = priced.some((verdict) => verdict.model.startsWith(SCRIPTED)) ? " hypothetical (scripted model)" : "";
+    const money = priced.length ? `$${sum(priced, (verdict) => verdict.cost_usd).toFixed(4)}${fake}` : "cost n/a";
     const note = priced.length && priced.length < verdicts.length ? " (partial)" : "";
     return `${plural(verdicts.length, "verdict")} · ${plural(sum(verdicts, (v) => v.usage.total_tokens), "token")} · ${money}${note}`;
   }
@@ -549,7 +550,8 @@
     const box = el("div", `judgement ${status}`);
     const head = el("div", "judgement-head");
     add(head, badge(status), el("span", "criterion", `Judge: ${verdict.criterion}`));
-    const money = known(verdict.cost_usd) ? `$${verdict.cost_usd.toFixed(4)}` : "cost n/a";
+    const fake = verdict.model.startsWith(SCRIPTED) ? " hypothetical (scripted model)" : "";
+    const money = known(verdict.cost_usd) ? `$${verdict.cost_usd.toFixed(4)}${fake}` : "cost n/a";
     add(head, el("span", "dur", `judge ${verdict.model} · ${count(verdict.usage.total_tokens)} tokens · ${money} · ${ms(verdict.duration_ms)}`));
     return add(box, head, el("div", "reasoning", verdict.reasoning));
   }
