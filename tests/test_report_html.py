@@ -572,3 +572,12 @@ def test_outline_models_side_by_side(page: Page) -> None:
     assert "Side by side: Every model finds savings" in page.inner_text("#compare .compare-head")
     page.click("#compare button.close")
     assert not page.locator("#compare").is_visible()
+
+
+def test_matrix_rows_follow_the_outline_not_a_models_name_in_text() -> None:
+    """A model whose name is also a word of the scenario's name ("4") must not split or merge rows."""
+    rows = [outline_row(model, True) for model in ("4", "gpt-4.1")]
+    for test in rows:
+        test.name = f"Balance for 4 accounts on {test.example['model']}"
+    matrix = report_html.build_matrix(rows)
+    assert len(matrix.rows) == 1 and sorted(matrix.rows[0].cells) == ["4", "gpt-4.1"]

@@ -87,7 +87,7 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
     sessions.clear()
     problem = None
     try:
-        agent = find_agent(_agents(request, name), name, model or context.model_override)
+        agent = find_agent(agents_of(request, name), name, model or context.model_override)
         cassette = _cassette(request)
     except (ConfigError, RecordingMismatch) as error:
         problem = str(error)
@@ -135,7 +135,7 @@ def _open(session: AgentSession) -> None:
     pytest.fail(problem, pytrace=False)
 
 
-def _agents(request: pytest.FixtureRequest, name: str) -> object:
+def agents_of(request: pytest.FixtureRequest, name: str) -> object:
     """What the user's agents fixture returns; an invalid Agent, Provider or MCPServer in it fails the scenario
     with one short message, shown in full once per run."""
     defined = request._fixturemanager.getfixturedefs(AGENTS_FIXTURE, request.node) or ()

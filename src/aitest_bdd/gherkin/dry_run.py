@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from ..config import ConfigError
-from .binding import AGENTS_FIXTURE, find_agent
+from .binding import agents_of, find_agent
 from .collection import FeatureFile
 from .guards import check_placeholders
 from .step_check import fail_undefined, scenario_of, step_definitions
@@ -39,7 +39,7 @@ def check_instead_of_running(item: pytest.Function) -> bool | None:
             continue
         name = definition.parser.parse_arguments(step.name)["name"]
         try:
-            find_agent(request.getfixturevalue(AGENTS_FIXTURE), name, None)
+            find_agent(agents_of(request, name), name, None)
         except ConfigError as error:
             finish_step(request, step, "failed", str(error))
             pytest.fail(str(error), pytrace=False)

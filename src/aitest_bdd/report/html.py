@@ -229,22 +229,24 @@ def matrix_model(test: TestResult) -> str:
 def matrix_label(test: TestResult) -> str:
     """The matrix row of a test: its scenario, with the example's values other than `model`.
 
-    A model named in the scenario's name reads `<model>` again, so that the Outline's rows meet in one."""
+    A model named in the scenario's name reads `<model>` again (where it stands as a word of its own)."""
     model = test.example.get("model")
-    name = test.name.replace(model, "<model>") if model else test.name
+    name = re.sub(rf"(?<![\w.-]){re.escape(model)}(?![\w.-])", "<model>", test.name) if model else test.name
     others = ", ".join(f"{key}={value}" for key, value in test.example.items() if key != "model")
     return f"{name} [{others}]" if others else name
 
 
 def build_matrix(tests: list[TestResult]) -> Matrix:
     """The model x scenario matrix of every Scenario Outline row."""
-    rows: dict[tuple[str, str], MatrixRow] = {}
+    rows: dict[tuple[str, str, str], MatrixRow] = {}
     columns: dict[str, Tally] = {}
     for index, test in enumerate(tests):
         if test.kind != "scenario" or not test.example:
             continue
         model, feature = matrix_model(test), test.feature or test.file
-        row = rows.setdefault((feature, matrix_label(test)), MatrixRow(feature, matrix_label(test)))
+        others = tuple((key, value) for key, value in test.example.items() if key != "model")
+        key = (feature, f"{test.file}:{test.line}", repr(others))  # one row per Outline and other values
+        row = rows.setdefault(key, MatrixRow(feature, matrix_label(test)))
         own = Tally()
         own.add_test(test)
         own.add_turns(test)
