@@ -18,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 METHOD_NOT_FOUND = -32601
+CLIENT: dict[str, Any] = {}
+"""The clientInfo of the initialize request."""
 TOOLS = [
     {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}}},
     {"name": "malformed_content", "inputSchema": {"type": "object"}},
     {"name": "crash", "inputSchema": {"type": "object"}},
+    {"name": "client_info", "description": "Who the client said it is.", "inputSchema": {"type": "object"}},
     {
         "name": "wrong_structure",
         "inputSchema": {"type": "object"},
@@ -42,6 +45,7 @@ def answer(message: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, An
     """The answer to one request."""
     method, params, message_id = message.get("method"), message.get("params") or {}, message["id"]
     if method == "initialize":
+        CLIENT.update(params.get("clientInfo") or {})
         server = {"name": "hostile", "version": "1"}
         return reply(
             message_id,
@@ -53,6 +57,9 @@ def answer(message: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, An
         return reply(message_id, {"content": [{"type": "text", "text": (params.get("arguments") or {}).get("text")}]})
     if method == "tools/call" and params.get("name") == "malformed_content":
         return reply(message_id, {"content": [{"type": "text"}, {"type": "text", "txt": "oops"}]})
+    if method == "tools/call" and params.get("name") == "client_info":
+        said = f"{CLIENT.get('name')} {CLIENT.get('version')}"
+        return reply(message_id, {"content": [{"type": "text", "text": said}]})
     if method == "tools/call" and params.get("name") == "crash":
         os._exit(7)
     if method == "tools/call" and params.get("name") == "wrong_structure":

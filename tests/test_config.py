@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from aitest_bdd import Agent, ConfigError, MCPServer, Provider
-from aitest_bdd.models.providers import make_client, resolve, shared_http_client
+from aitest_bdd.models.providers import ResolvedProvider, make_client, resolve, shared_http_client
 from aitest_bdd.runtime import Runtime
 
 
@@ -46,6 +46,31 @@ def test_environment_supplies_endpoints(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
     assert resolve(Provider(model="gpt-4.1")).base_url == "http://127.0.0.1:9999/v1"
     assert resolve(Provider(model="azure/dep")).base_url == "https://res.openai.azure.com"
+
+
+@pytest.mark.parametrize(
+    ("ollama_host", "expected"),
+    [
+        ("", "http://localhost:11434/v1"),
+        ("gpu-box", "http://gpu-box:11434/v1"),
+        ("0.0.0.0:8080", "http://0.0.0.0:8080/v1"),
+        ("https://ollama.example", "https://ollama.example/v1"),
+    ],
+)
+def test_ollama_reads_its_own_host_variable(monkeypatch: pytest.MonkeyPatch, ollama_host: str, expected: str) -> None:
+    monkeypatch.delenv("OLLAMA_BASE_URL", raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", ollama_host)
+    assert resolve(Provider(model="ollama/llama3.2")) == ResolvedProvider("ollama", "llama3.2", expected)
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://elsewhere:1/v1")
+    assert resolve(Provider(model="ollama/llama3.2")).base_url == "http://elsewhere:1/v1"
+
+
+def test_a_prefix_with_a_base_url_sends_the_name_after_it() -> None:
+    """docs/agents.md: `azure/` and `ollama/` keep their meaning with an explicit base_url."""
+    azure = resolve(Provider(model="azure/my-deployment", base_url="https://res.openai.azure.com"))
+    ollama = resolve(Provider(model="ollama/llama3.2", base_url="http://gpu-box:11434/v1"))
+    assert (azure.kind, azure.model) == ("azure", "my-deployment")
+    assert (ollama.kind, ollama.model, ollama.base_url) == ("ollama", "llama3.2", "http://gpu-box:11434/v1")
 
 
 def test_unknown_prefix_and_missing_keys_say_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,8 +20,10 @@ import pytest
 from fault_table import HEALTHY, OUTPUTS
 
 from aitest_bdd import MCPServer
+from aitest_bdd.errors import ToolServerError
 from aitest_bdd.tools.answers import ToolAnswer
 from aitest_bdd.tools.servers import open_server
+from aitest_bdd.version import package_version
 
 HOSTILE = Path(__file__).parent / "hostile_mcp.py"
 
@@ -385,3 +387,26 @@ def test_structured_content_is_measured_in_characters() -> None:
     assert answer.truncated(1000).structured_content == {"text": "é" * 400}
     assert answer.truncated(1000) is answer
     assert answer.truncated(300).structured_content is None
+
+
+def test_the_client_says_who_it_is_and_refuses_allowed_tools_the_server_lacks() -> None:
+    """The server sees `aitest-bdd` and its version; an `allowed_tools` name no tool has fails the start with
+    the names that exist (a typo would leave the agent without the tool)."""
+
+    async def client_info() -> str:
+        async with open_server(MCPServer(name="hostile", command=[sys.executable, str(HOSTILE)])) as server:
+            return (await server.call("client_info", {})).text
+
+    assert anyio.run(client_info) == f"aitest-bdd {package_version()}"
+
+    async def start_with_a_typo() -> None:
+        config = MCPServer(name="hostile", command=[sys.executable, str(HOSTILE)], allowed_tools=["ecoh", "echo"])
+        async with open_server(config):
+            pass
+
+    with pytest.raises(ToolServerError) as raised:
+        anyio.run(start_with_a_typo)
+    assert "MCP server 'hostile' offers no tool named 'ecoh' that MCPServer(allowed_tools=[...]) names" in str(
+        raised.value
+    )
+    assert "it offers: echo, malformed_content, crash, client_info" in str(raised.value)

@@ -71,6 +71,16 @@ def test_seed_example_runs_as_written(project) -> None:
 
 
 @pytest.mark.script(WEATHER_SCRIPT)
+def test_the_python_api_runs_without_pytest_bdd(project) -> None:
+    """A suite of Python tests only may turn pytest-bdd off; its feature files are then not collected."""
+    project.pytester.makepyfile(test_weather=SEED_EXAMPLE.format(base_url=project.server.base_url))
+    project.feature("ignored", 'Feature: Ignored\n  Scenario: not collected\n    Given the agent "plain"\n')
+    result = project.run("-p", "no:pytest-bdd")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=2)
+
+
+@pytest.mark.script(WEATHER_SCRIPT)
 def test_parametrized_variants_are_separate_sessions(project) -> None:
     project.pytester.makepyfile(
         test_models=f"""

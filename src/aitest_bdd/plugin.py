@@ -126,7 +126,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix == ".feature" and parent.config.getini("aitest_collect_features"):
+    config = parent.config
+    if file_path.suffix == ".feature" and config.getini("aitest_collect_features") and _bdd_active(config):
         return FeatureFile.from_parent(parent, path=file_path)
     return None
 
@@ -157,10 +158,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return ClassScheduling(config, log)
 
 
+def _bdd_active(config: pytest.Config) -> bool:
+    """Whether pytest-bdd runs in this session (not turned off with -p no:pytest-bdd)."""
+    return config.pluginmanager.has_plugin("pytest-bdd")
+
+
 # Gherkin steps
 
 
-@pytest.hookimpl(wrapper=True)
+# pytest-bdd's hooks are optional: a suite that uses only the Python API may run with -p no:pytest-bdd
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)
 def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario) -> Iterator[None]:
     step_log.start_scenario(request, feature, scenario)
     result = yield
@@ -169,22 +178,27 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
     return result
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:
     step_log.start_step(request, step)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_bdd_before_step_call(feature, step, step_func) -> None:
     guards.refuse_async_step(feature, step, step_func)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:
     step_log.finish_step(request, step, "passed")
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
     step_log.finish_step(request, step, "failed", step_log.failure_text(exception))
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature, scenario, step) -> None:
     guards.fail_undefined_step(request, feature, scenario, step)
 

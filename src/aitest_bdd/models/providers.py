@@ -20,7 +20,8 @@ from ..config import ConfigError, Provider, safe_url
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-OLLAMA_BASE_URL = "http://localhost:11434/v1"
+OLLAMA_PORT = 11434
+OLLAMA_BASE_URL = f"http://localhost:{OLLAMA_PORT}/v1"
 AZURE_API_VERSION = "2024-10-21"
 KNOWN_PREFIXES = ("openai", "azure", "ollama")
 
@@ -45,7 +46,7 @@ def resolve(provider: Provider) -> ResolvedProvider:
         default_urls = {
             "openai": os.environ.get("OPENAI_BASE_URL"),
             "azure": os.environ.get("AZURE_OPENAI_ENDPOINT"),
-            "ollama": os.environ.get("OLLAMA_BASE_URL", OLLAMA_BASE_URL),
+            "ollama": ollama_url(),
         }
         return ResolvedProvider(prefix, rest, provider.base_url or default_urls[prefix])
     if provider.base_url:
@@ -57,6 +58,18 @@ def resolve(provider: Provider) -> ResolvedProvider:
         f"{', '.join(p + '/' for p in KNOWN_PREFIXES)} or give Provider(base_url=...) for any other "
         "OpenAI-compatible endpoint (vLLM, LiteLLM, llama.cpp)"
     )
+
+
+def ollama_url() -> str:
+    """Ollama's OpenAI-compatible URL: `OLLAMA_BASE_URL`, else Ollama's own `OLLAMA_HOST`, else the default."""
+    if base_url := os.environ.get("OLLAMA_BASE_URL"):
+        return base_url
+    host = os.environ.get("OLLAMA_HOST", "").strip().rstrip("/")
+    if not host:
+        return OLLAMA_BASE_URL
+    if "://" not in host:  # `host` or `host:port`, as `ollama serve` takes it: http, on its port by default
+        host = f"http://{host}" if ":" in host else f"http://{host}:{OLLAMA_PORT}"
+    return f"{host}/v1"
 
 
 def shared_http_client(runtime: Runtime) -> httpx2.AsyncClient:

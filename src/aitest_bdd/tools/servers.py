@@ -25,10 +25,13 @@ from pydantic import ValidationError
 
 from ..config import MCPServer
 from ..errors import ToolServerError, first_leaf, problem
+from ..version import package_version
 from . import process_group
 from .answers import ToolAnswer
 from .wire import checked
 
+CLIENT_INFO = mcp_types.Implementation(name="aitest-bdd", version=package_version())
+"""How the plugin introduces itself to MCP servers."""
 STDERR_TAIL_CHARS = 2000
 REQUEST_TIMEOUT = -32001
 CONNECTION_CLOSED = -32000
@@ -182,11 +185,22 @@ async def _connect(server: ToolServer, errlog: IO[str], connection: AsyncExitSta
     """Connect `server` (the handshake) and list its tools; `connection` closes what this opens."""
     config = server.config
     transport = checked(_transport(config, errlog), server.invalid_tools, server.protocol_version)
-    server.client = await connection.enter_async_context(mcp.Client(transport))
+    server.client = await connection.enter_async_context(mcp.Client(transport, client_info=CLIENT_INFO))
     listed = await server.client.list_tools()
     allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
     server.tools = [tool for tool in listed.tools if allowed is None or tool.name in allowed]
+    _check_allowed(server, allowed, [tool.name for tool in listed.tools])
     _check_tools(server, allowed)
+
+
+def _check_allowed(server: ToolServer, allowed: set[str] | None, offered: list[str]) -> None:
+    """Fail when `allowed_tools` names a tool the server does not offer: a typo would leave the agent without it."""
+    unknown = sorted((allowed or set()) - set(offered) - set(server.invalid_tools))
+    if unknown:
+        raise ToolServerError(
+            f"MCP server {server.label!r} offers no tool named {', '.join(map(repr, unknown))} that "
+            f"MCPServer(allowed_tools=[...]) names; it offers: {', '.join(offered) or 'no tools'}"
+        )
 
 
 def _check_tools(server: ToolServer, allowed: set[str] | None) -> None:
