@@ -410,3 +410,18 @@ def test_the_client_says_who_it_is_and_refuses_allowed_tools_the_server_lacks() 
         raised.value
     )
     assert "it offers: echo, malformed_content, crash, client_info" in str(raised.value)
+
+
+def test_the_stderr_tail_holds_whole_lines_only() -> None:
+    """The tail starts at a line: a secret cut in half by the 2,000-character tail would not be redacted."""
+    secret = "cut-secret-value-0123456789"
+    code = f"import sys; print({secret!r}, file=sys.stderr); print('y' * 1988, file=sys.stderr); sys.exit(3)"
+
+    async def start() -> None:
+        async with open_server(MCPServer(name="noisy", command=[sys.executable, "-c", code])):
+            pass
+
+    with pytest.raises(ToolServerError) as raised:
+        anyio.run(start)
+    tail = str(raised.value).split("(last lines) ---\n", 1)[1]
+    assert tail.startswith("yyyy"), tail[:40]

@@ -12,6 +12,11 @@ from ..config import ConfigError
 from .turns import Usage
 
 
+def format_usd(amount: float) -> str:
+    """An amount in dollars as messages show it: to a hundredth of a cent below $1, to the cent above."""
+    return f"${amount:.4f}" if amount < 1 else f"${amount:,.2f}"
+
+
 class Price(BaseModel):
     """USD per million input and output tokens."""
 

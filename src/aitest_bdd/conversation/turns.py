@@ -10,6 +10,11 @@ from pydantic import BaseModel, Field
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
 """How the scripted test model (aitest_bdd.testing) names itself in its answers: not a real LLM."""
 
+
+def is_scripted(model: str) -> bool:
+    """Whether `model` (as an answer names it) is the scripted test model: its costs are hypothetical."""
+    return model.startswith(SCRIPTED_MODEL_PREFIX)
+
 class Usage(BaseModel):
     """Tokens a model reported."""
 

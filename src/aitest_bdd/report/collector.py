@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conversation.turns import SCRIPTED_MODEL_PREFIX, Conversation
+from ..conversation.pricing import format_usd
+from ..conversation.turns import Conversation, is_scripted
 from ..results.attach import REPORT_ATTRIBUTE
 from ..results.schema import RunResults, TestResult
 from ..version import package_version
@@ -91,7 +92,7 @@ class Tally:
     @property
     def scripted(self) -> bool:
         """Whether some answer came from the scripted test model, whose costs are those of the model it plays."""
-        return any(model.startswith(SCRIPTED_MODEL_PREFIX) for model in self.models | self.judge_models)
+        return any(map(is_scripted, self.models | self.judge_models))
 
     def tokens_line(self) -> str:
         """All tokens, with the agent's and the judge's apart when a judge was asked."""
@@ -104,9 +105,9 @@ class Tally:
         """The cost, when every price is known, with the agent's and the judge's apart."""
         if self.unpriced or not self.turns:
             return None
-        line = f"cost: {_usd(self.cost_usd + self.judge_cost_usd)}"
+        line = f"cost: {format_usd(self.cost_usd + self.judge_cost_usd)}"
         if self.judged:
-            line += f" (agent {_usd(self.cost_usd)}, judge {_usd(self.judge_cost_usd)})"
+            line += f" (agent {format_usd(self.cost_usd)}, judge {format_usd(self.judge_cost_usd)})"
         if self.scripted:
             line += ", hypothetical: the scripted test model answered, priced as the model it stands in for"
         return line
@@ -237,7 +238,7 @@ class ResultsCollector:
             terminalreporter.write_line(cost)
         if answered_by:
             terminalreporter.write_line(f"answered by: {', '.join(answered_by)}")
-        if answered_by and all(model.startswith(SCRIPTED_MODEL_PREFIX) for model in answered_by):
+        if answered_by and all(map(is_scripted, answered_by)):
             terminalreporter.write_line(
                 "every answer came from the scripted test model, not a real LLM (use --aitest-model to pick one)"
             )
@@ -264,10 +265,6 @@ def _asked_for(config: pytest.Config, name: str) -> tuple[str, str] | None:
     if ini := config.getini(f"aitest_{name}"):
         return f"aitest_{name} =", ini
     return None
-
-
-def _usd(amount: float) -> str:
-    return f"${amount:.4f}" if amount < 1 else f"${amount:,.2f}"
 
 
 def _count(number: int, noun: str) -> str:

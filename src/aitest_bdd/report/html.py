@@ -22,7 +22,7 @@ import jinja2
 from markupsafe import Markup
 from pydantic import TypeAdapter
 
-from ..conversation.turns import SCRIPTED_MODEL_PREFIX, Conversation, Turn
+from ..conversation.turns import SCRIPTED_MODEL_PREFIX, Conversation, Turn, is_scripted
 from ..results.schema import RunResults, TestResult
 
 PLAIN_LIMIT = 4_000_000
@@ -57,7 +57,7 @@ Only a key can match: inside a JSON string its quotes would be escaped."""
 
 def scripted(turn: Turn) -> bool:
     """Whether the scripted test model answered the turn: its cost is hypothetical."""
-    return any(call.model.startswith(SCRIPTED_MODEL_PREFIX) for call in turn.model_calls)
+    return any(is_scripted(call.model) for call in turn.model_calls)
 
 
 def dollars(amount: float) -> str:
@@ -116,7 +116,7 @@ class Tally:
                     if verdict.cost_usd is not None:
                         self.judge_cost_usd += verdict.cost_usd
                         self.priced_judgements += 1
-                        self.hypothetical_judgements += verdict.model.startswith(SCRIPTED_MODEL_PREFIX)
+                        self.hypothetical_judgements += is_scripted(verdict.model)
 
     @property
     def cost(self) -> str:
@@ -161,7 +161,7 @@ def answered_by(conversation: Conversation) -> str | None:
     models = sorted({call.model for turn in conversation.turns for call in turn.model_calls}) or [conversation.model]
     replayed = any(turn.source == "replayed" for turn in conversation.turns)
     date = conversation.recorded_at.strftime("%Y-%m-%d") if conversation.recorded_at else "an unknown date"
-    if any(model.startswith(SCRIPTED_MODEL_PREFIX) for model in models):
+    if any(map(is_scripted, models)):
         return f"{SCRIPTED}, replayed from recordings made on {date}" if replayed else SCRIPTED
     if replayed:
         return f"replayed from recordings made on {date} with {', '.join(models)}"

@@ -58,14 +58,19 @@ class ToolServer:
         return self.client.protocol_version if self.client is not None else None
 
     def stderr_tail(self) -> str:
-        """The last lines the server wrote to stderr (stdio servers only)."""
+        """The last whole lines the server wrote to stderr (stdio servers only).
+
+        A line cut at the start of the tail is left out: a secret cut in half would not be recognised."""
         if self._errlog is None:
             return ""
         self._errlog.flush()
         self._errlog.seek(0, 2)
-        size = self._errlog.tell()
-        self._errlog.seek(max(0, size - STDERR_TAIL_CHARS))
-        return self._errlog.read().strip()
+        start = max(0, self._errlog.tell() - STDERR_TAIL_CHARS)
+        self._errlog.seek(start)
+        tail = self._errlog.read()
+        if start:
+            tail = tail.partition("\n")[2]
+        return tail.strip()
 
     def describe_failure(self, what: str) -> str:
         """`what`, with a note when the server was restarted, and the tail of its stderr when there is one."""

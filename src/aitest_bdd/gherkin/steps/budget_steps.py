@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from pytest_bdd import parsers, then
 
+from ...conversation.pricing import format_usd
 from ...conversation.turns import Turn, Usage
 from . import fail
 
@@ -13,10 +14,6 @@ if TYPE_CHECKING:
     from ...conversation.session import AgentSession
 
 NUMBER = r"(?P<limit>\d+(?:\.\d+)?)"
-
-
-def _format_cost(usd: float) -> str:
-    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
 
 
 def _live_seconds(session: AgentSession, turns: list[Turn]) -> tuple[float, str]:
@@ -97,9 +94,9 @@ def conversation_cost(aitest_session: AgentSession, limit: str) -> None:
     agent = sum(turn.cost_usd or 0.0 for turn in conversation.turns)
     judge = sum(verdict.cost_usd or 0.0 for verdict in judgements)
     if agent + judge >= float(limit):
-        judged = f", judge {_format_cost(judge)} for {_tokens(conversation.judge_usage)}" if judgements else ""
+        judged = f", judge {format_usd(judge)} for {_tokens(conversation.judge_usage)}" if judgements else ""
         fail(
-            f"expected the conversation to cost less than ${limit}, but it cost {_format_cost(agent + judge)} "
-            f"(agent {_format_cost(agent)} for {_tokens(conversation.usage)}{judged})",
+            f"expected the conversation to cost less than ${limit}, but it cost {format_usd(agent + judge)} "
+            f"(agent {format_usd(agent)} for {_tokens(conversation.usage)}{judged})",
             aitest_session,
         )
