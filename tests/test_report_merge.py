@@ -48,7 +48,7 @@ def test_other_schema_version_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     old.write_text(json.dumps({**json.loads(good.read_text()), "schema_version": 0}))
     assert main([str(tmp_path / "out.json"), str(good), str(old)]) == 2
     error = capsys.readouterr().err
-    assert f"{old}: schema_version is 0" in error and "reads schema_version 1" in error
+    assert f"{old}: schema_version is 0" in error and "reads schema_version 1 and 2" in error
     assert not (tmp_path / "out.json").exists()
 
 

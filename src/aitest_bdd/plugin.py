@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import python_api
-from .gherkin import binding, dry_run, guards, step_check, step_listing, step_log
+from .gherkin import attempts, binding, cost_estimate, dry_run, guards, locations, step_check, step_listing, step_log
 from .gherkin.collection import FeatureFile
 from .gherkin.steps import STEP_MODULES
 from .recording.cassette import RecordMode
 from .report.collector import ResultsCollector
 from .report.outputs import OUTPUTS
-from .results.attach import attach_result, clean_failure
+from .results.attach import attach_result, clean_fail_message, clean_failure
+from .results.companions import attach_transcript
+from .results.junit import location_properties
 from .run.context import RunContext, close_run, run_context
 from .run.signals import interrupt_on_sigterm, restore_sigterm
+from .run.spending import LEDGER_INPUT
 from .run.test_state import forget
 
 if TYPE_CHECKING:
@@ -83,12 +86,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="list every available step with its docs, then exit",
     )
+    group.addoption(
+        "--aitest-repeat",
+        dest="aitest_repeat",
+        metavar="N",
+        default=None,
+        help="run each scenario N times, each a fresh conversation ('up-to N': stop once the evidence decides)",
+    )
+    parser.addini("aitest_repeat", "attempts per scenario, like --aitest-repeat", default="")
+    group.addoption(
+        "--aitest-min-pass-rate",
+        dest="aitest_min_pass_rate",
+        metavar="RATE",
+        default=None,
+        help="a repeated scenario passes when this share of its attempts pass (e.g. 80%% or 0.8; default: all)",
+    )
+    parser.addini("aitest_min_pass_rate", "pass-rate gate of repeated scenarios, like --aitest-min-pass-rate")
+    group.addoption(
+        "--aitest-max-cost",
+        dest="aitest_max_cost",
+        metavar="USD",
+        default=None,
+        help="start no scenario attempt once the run's live model and judge calls have cost this much",
+    )
+    parser.addini("aitest_max_cost", "spending limit of the run in US dollars, like --aitest-max-cost")
     parser.addini(
         "aitest_collect_features",
         "collect .feature files as tests (turn off when binding them with pytest-bdd's scenarios())",
         type="bool",
         default=True,
     )
+    group.addoption(
+        "--aitest-baseline",
+        dest="aitest_baseline",
+        metavar="BASE.json",
+        default=None,
+        help="show the changes from this earlier run's --aitest-json results in the report and the Markdown summary",
+    )
+    parser.addini("aitest_baseline", "results of an earlier run to compare with, like --aitest-baseline", default="")
     for name, output in OUTPUTS.items():
         what = output.what
         group.addoption(f"--aitest-{name}", dest=f"aitest_{name}", metavar="PATH", default=None, help=f"write {what}")
@@ -101,6 +136,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "session(name): tests of a class share one conversation per agent, in order "
         "(each parametrized variant is its own session)",
     )
+    for mark in (attempts.REPEAT_MARK, attempts.GATE_MARK):
+        config.addinivalue_line("markers", f"{mark}(value): from a Gherkin tag; see docs/statistics.md")
+    attempts.check_options(config)
     RunContext.start(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
     interrupt_on_sigterm(config)
@@ -135,7 +173,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Iterator[None]:
     python_api.mark_asyncio(obj)
+    locations.place_at_scenario(obj)
     return (yield)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    location = locations.scenario_location(item)
+    if location is not None:
+        item.user_properties.extend(location_properties(*location))
 
 
 @pytest.hookimpl(trylast=True)
@@ -149,12 +194,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """Under `--dist load`, keep the tests of a class (a `@pytest.mark.session` flow) on one worker."""
-    if config.getoption("dist", None) != "load":
-        return None
-    from .run.xdist import ClassScheduling  # lazily: xdist is an optional companion
+def pytest_configure_node(node) -> None:
+    """Give each xdist worker the run's spending ledger, so that the limit holds for the run as a whole."""
+    ledger = run_context(node.config).spending.ledger
+    if ledger is not None:
+        node.workerinput[LEDGER_INPUT] = str(ledger)
 
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """With repeated scenarios: the attempts the run plans, and what the live ones may cost."""
+    return cost_estimate.estimate_lines(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Under `--dist load`, `loadgroup` and `worksteal`, keep the tests of a class (a `@pytest.mark.session` flow)
+    on one worker, in order; xdist's `loadscope`, `loadfile` and `each` do that already."""
+    from .run.xdist import MODES, ClassScheduling  # lazily: xdist is an optional companion
+
+    if config.getoption("dist", None) not in MODES:
+        return None
     return ClassScheduling(config, log)
 
 
@@ -179,6 +238,16 @@ def pytest_bdd_before_scenario(request: pytest.FixtureRequest, feature, scenario
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_bdd_apply_tag(tag: str, function: object) -> bool | None:
+    """`@repeat(N)` and `@min-pass-rate(R)` become aitest-bdd's marks; other tags are pytest-bdd's to apply."""
+    mark = attempts.tag_mark(tag)
+    if mark is None:
+        return None
+    mark(function)
+    return True
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_bdd_before_step(request: pytest.FixtureRequest, step) -> None:
     step_log.start_step(request, step)
 
@@ -193,8 +262,9 @@ def pytest_bdd_after_step(request: pytest.FixtureRequest, step) -> None:
     step_log.finish_step(request, step, "passed")
 
 
-@pytest.hookimpl(optionalhook=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # first: Allure records the step's message as it fails
 def pytest_bdd_step_error(request: pytest.FixtureRequest, step, exception: Exception) -> None:
+    clean_fail_message(request.config, exception)
     step_log.finish_step(request, step, "failed", step_log.failure_text(exception))
 
 
@@ -205,7 +275,9 @@ def pytest_bdd_step_func_lookup_error(request: pytest.FixtureRequest, feature, s
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    return dry_run.check_instead_of_running(pyfuncitem) if pyfuncitem.config.option.aitest_dry_run else None
+    if pyfuncitem.config.option.aitest_dry_run:
+        return dry_run.check_instead_of_running(pyfuncitem)
+    return attempts.run_attempts(pyfuncitem)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -224,9 +296,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     clean_failure(item, call)
     report: pytest.TestReport = yield
     attach_result(item, call, report)
+    attach_transcript(item, report)
     if report.when == "teardown":
         forget(item)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Close the Python API sessions that end with this test, once it has run for good (after any rerun)."""
+    try:
+        return (yield)
+    finally:
+        run_context(item.config).registry.finish(item)
 
 
 # Fixtures
@@ -245,11 +327,10 @@ def aitest_session(request: pytest.FixtureRequest) -> AgentSession:
 
 
 @pytest.fixture
-def aitest_run(request: pytest.FixtureRequest) -> Iterator[python_api.AitestRun]:
+def aitest_run(request: pytest.FixtureRequest) -> python_api.AitestRun:
     """`await aitest_run(agent, message)` runs one turn and returns its `Turn`.
 
     Calls in one test, or in the tests of one `@pytest.mark.session("name")` class, continue one
     conversation per agent.
     """
-    yield python_api.runner(request)
-    run_context(request.config).registry.finish(request.node)
+    return python_api.runner(request)

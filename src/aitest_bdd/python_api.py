@@ -29,6 +29,7 @@ def runner(request: pytest.FixtureRequest) -> AitestRun:
     context = run_context(request.config)
     key = session_key(request.node)
     override = context.model_override
+    context.registry.begin(request.node)
 
     async def run(agent: Agent, message: str) -> Turn:
         if override:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -38,6 +39,16 @@ if TYPE_CHECKING:
 
 Message = dict[str, Any]
 Kind = Literal["model", "tool", "judge"]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a conversation stood: its history, its number of turns, and how many interactions it had recorded
+    or replayed."""
+
+    history: list[Message]
+    turns: int
+    interactions: int
 
 
 class AgentSession:
@@ -177,6 +188,29 @@ class AgentSession:
         self._open = False
         if toolbox_cm is not None:
             toolbox_cm.__exit__(None, None, None)
+
+    def checkpoint(self) -> Checkpoint:
+        """Where the conversation stands now, to go back to with `rewind`."""
+        if self._player is not None:
+            interactions = self._player.position
+        else:
+            interactions = len(self._writer.recording.interactions) if self._writer else 0
+        return Checkpoint(list(self.history), len(self.turns), interactions)
+
+    def rewind(self, checkpoint: Checkpoint) -> None:
+        """Forget what came after `checkpoint`: its turns leave the history, the conversation and the recording.
+
+        The MCP servers keep their state: what the forgotten turns' tool calls changed stays changed.
+        """
+        self.history = list(checkpoint.history)
+        del self.turns[checkpoint.turns :]
+        if self._player is not None:
+            self._player.position = checkpoint.interactions
+        if self._writer is not None:
+            recording = self._writer.recording
+            del recording.interactions[checkpoint.interactions :]
+            for number in [number for number in recording.turn_durations_ms if number > checkpoint.turns]:
+                del recording.turn_durations_ms[number]
 
     def say(self, message: str) -> Turn:
         """Run one turn and return it (check `turn.error`)."""

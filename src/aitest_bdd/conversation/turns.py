@@ -153,12 +153,23 @@ class Conversation(BaseModel):
     recorded_models: list[str] = Field(default_factory=list)
     live_instead_of: str | None = None
     """The model of a recording this conversation did not replay: it ran live, on another model."""
+    attempt: int | None = None
+    """Which attempt of a repeated scenario this conversation is (1, 2, …); None when it ran once."""
     turns: list[Turn] = Field(default_factory=list)
 
     @property
     def tool_calls(self) -> list[ToolCall]:
         """Every tool call of every turn, in order."""
         return [call for turn in self.turns for call in turn.tool_calls]
+
+    @property
+    def spent_usd(self) -> float:
+        """What its live model and judge calls cost (a replayed turn costs nothing; an unpriced model counts 0)."""
+        return sum(
+            (turn.cost_usd or 0.0) + sum(judgement.cost_usd or 0.0 for judgement in turn.judgements)
+            for turn in self.turns
+            if turn.source != "replayed"
+        )
 
     @property
     def usage(self) -> Usage:

@@ -15,7 +15,7 @@ from ..config import Agent, ConfigError, explain
 from ..errors import ToolServerError
 from ..recording.cassette import Cassette, RecordingMismatch
 from ..run.context import run_context
-from ..run.test_state import held_sessions, released, save_unless_broken, sessions_of, shared_servers
+from ..run.test_state import held_sessions, recording_name, released, save_unless_broken, sessions_of, shared_servers
 
 if TYPE_CHECKING:
     from ..conversation.session import AgentSession
@@ -170,8 +170,9 @@ def _cassette(request: pytest.FixtureRequest) -> Cassette | None:
     item = request.node
     if CASSETTE_KEY not in item.stash:
         context = run_context(request.config)
-        cassette = context.recording.cassette(item.path, item.name, item.nodeid, context.redactor)
+        cassette = context.recording.cassette(item.path, recording_name(item), item.nodeid, context.redactor)
         item.stash[CASSETTE_KEY] = cassette
         if cassette is not None:
-            request.addfinalizer(lambda: save_unless_broken(cassette, sessions_of(item)))
+            sessions = held_sessions(item)  # this attempt's: a repeated scenario's next attempt has its own
+            request.addfinalizer(lambda: save_unless_broken(cassette, sessions))
     return item.stash[CASSETTE_KEY]

@@ -24,6 +24,7 @@ from pytest_bdd.parser import Feature, ScenarioTemplate
 
 from ..results.attach import RESULT_KEY
 from ..results.schema import TestResult
+from . import locations
 from .step_log import relative_path
 
 _NOT_WORD = re.compile(r"\W+")
@@ -69,7 +70,8 @@ class FeatureFile(pytest.Module):
         try:
             feature = read_feature(self.path)
         except UnusableFeatureFile as error:
-            return {"test_feature_file": _failing_test(error.message(file), self.path.name, file, error.line)}
+            unusable = _failing_test(error.message(file), self.path.name, self.path, file, error.line)
+            return {"test_feature_file": unusable}
         repeated = repeated_scenario_names(self.path)
         tests: dict[str, Callable[..., object]] = {}
         for scenario_name, template in feature.scenarios.items():
@@ -81,11 +83,11 @@ class FeatureFile(pytest.Module):
                     f"have the same name, {scenario_name!r}, and only the last would run: give each a name of its "
                     "own (a scenario's name is its test id, its recording and its entry in the reports)"
                 )
-                tests[name] = _failing_test(message, scenario_name, file, lines[0], feature.name)
+                tests[name] = _failing_test(message, scenario_name, self.path, file, lines[0], feature.name)
                 continue
             if is_outline_without_rows(template, feature.language):
                 message = outline_without_rows_message(template, file)
-                tests[name] = _failing_test(message, scenario_name, file, template.line_number, feature.name)
+                tests[name] = _failing_test(message, scenario_name, self.path, file, template.line_number, feature.name)
                 continue
             for tag in template.tags | feature.tags:
                 self.config.addinivalue_line("markers", f"{tag}: Gherkin tag")
@@ -155,9 +157,10 @@ def _no_op() -> None:
 
 
 def _failing_test(
-    message: str, name: str, file: str, line: int | None, feature: str | None = None
+    message: str, name: str, path: Path, file: str, line: int | None, feature: str | None = None
 ) -> Callable[[pytest.FixtureRequest], None]:
-    """A test that fails with `message`, with a result of its own so that it is in the JSON and HTML too."""
+    """A test that fails with `message`, with a result of its own so that it is in the JSON and HTML too;
+    placed at the feature file's line."""
 
     def test_feature_file(request: pytest.FixtureRequest) -> None:
         item = request.node
@@ -166,4 +169,5 @@ def _failing_test(
         )
         pytest.fail(message, pytrace=False)
 
+    locations.place_at(test_feature_file, path, line or 1)
     return test_feature_file

@@ -18,10 +18,10 @@ import pytest
 from ..conversation.pricing import format_usd
 from ..conversation.turns import Conversation, is_scripted
 from ..results.attach import REPORT_ATTRIBUTE
-from ..results.schema import RunResults, TestResult
+from ..results.schema import RunResults, TestResult, Verdict
 from ..version import package_version
 from ..whole_files import UnwritablePath, prepare_path
-from .outputs import OUTPUTS
+from .outputs import OUTPUTS, read_baseline
 
 FOREIGN_OUTPUTS = {"--junitxml": "xmlpath", "--cucumberjson": "cucumber_json_path"}
 """pytest's JUnit XML and pytest-bdd's Cucumber JSON, by option and destination: their paths are checked too."""
@@ -127,6 +127,8 @@ class ResultsCollector:
         self._session_of: dict[str, str] = {}
         self._sessions: dict[str, tuple[str, int]] = {}
         self._unwritten: dict[str, str] = {}
+        self._verdicts: dict[str, Verdict] = {}
+        self._baseline_problem: str | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
@@ -165,6 +167,8 @@ class ResultsCollector:
         if self.targets:
             self._results[report.nodeid] = zlib.compress(json.dumps(data).encode(), level=1)
         self._tallies[report.nodeid] = Tally.of(result.conversations)
+        if result.verdict is not None:
+            self._verdicts[report.nodeid] = result.verdict
         if result.kind == "python" and result.session:
             self._session_of[report.nodeid] = result.session
             held = self._sessions.get(result.session)
@@ -197,9 +201,14 @@ class ResultsCollector:
         except Exception as error:  # a result that does not load must not cost the summary and the exit status
             self._unwritten = {name: f"the results could not be read: {error}" for name in targets}
         else:
+            baseline = None
+            if asked := self.config.getoption("aitest_baseline") or self.config.getini("aitest_baseline"):
+                baseline = read_baseline(os.path.expanduser(asked), results)
+                if baseline.problem:
+                    self._baseline_problem = f"aitest baseline: {asked} not read: {baseline.problem}"
             for name, target in targets.items():
                 try:
-                    OUTPUTS[name].write(results, Path(target))
+                    OUTPUTS[name].write(results, Path(target), baseline)
                 except Exception as error:  # one output that fails must not cost the others
                     self._unwritten[name] = getattr(error, "strerror", None) or f"{type(error).__name__}: {error}"
         if self._unwritten and session.exitstatus == pytest.ExitCode.OK:
@@ -225,6 +234,8 @@ class ResultsCollector:
                 terminalreporter.write_line(f"aitest {name}: {target} not written: {self._unwritten[name]}", red=True)
             elif self._tallies:
                 terminalreporter.write_line(f"aitest {name}: {target}")
+        if self._baseline_problem:
+            terminalreporter.write_line(self._baseline_problem, yellow=True)
 
     def _summarize_tests(self, terminalreporter) -> None:
         total = self.total()
@@ -249,6 +260,24 @@ class ResultsCollector:
             )
         if total.sources.get("replayed"):
             terminalreporter.write_line("replayed turns come from recordings; --aitest-record=all records them anew")
+        if self._verdicts:
+            _summarize_verdicts(terminalreporter, self._verdicts)
+
+
+def _summarize_verdicts(terminalreporter, verdicts: dict[str, Verdict]) -> None:
+    """How the repeated scenarios came out, and each one that is not a stable pass."""
+    labels = Counter(verdict.label for verdict in verdicts.values())
+    attempts = sum(verdict.attempts for verdict in verdicts.values())
+    saved = sum(verdict.limit - verdict.attempts for verdict in verdicts.values() if verdict.early_stop)
+    terminalreporter.write_line(
+        f"{_count(len(verdicts), 'repeated scenario')}, {_count(attempts, 'attempt')}"
+        + (f" ({_count(saved, 'attempt')} saved by early stop)" if saved else "")
+        + ": "
+        + ", ".join(f"{labels[label]} {label}" for label in ("stable pass", "flaky", "stable fail") if labels[label])
+    )
+    for nodeid, verdict in verdicts.items():
+        if verdict.label != "stable pass":
+            terminalreporter.write_line(f"  {nodeid}: {verdict.summary}", red=verdict.decision == "failed")
 
 
 def _unreported(nodeid: str) -> TestResult:

@@ -23,7 +23,13 @@ from markupsafe import Markup
 from pydantic import TypeAdapter
 
 from ..conversation.turns import SCRIPTED_MODEL_PREFIX, Conversation, Turn, is_scripted
+from ..results.comparison import Comparison, Outcome, ScenarioChange
 from ..results.schema import RunResults, TestResult
+from ..results.verdicts import percent
+from ..stats.comparison import fisher_exact
+from ..stats.intervals import wilson
+from ..stats.labels import label
+from ..stats.pass_at_k import pass_hat_k
 
 PLAIN_LIMIT = 4_000_000
 """Below this many bytes of test JSON the data is embedded as readable JSON; above, deflated."""
@@ -189,14 +195,39 @@ def sources_data(tests: list[TestResult]) -> dict[str, Any]:
     return {"phrases": list(phrases), "tests": per_test}
 
 
+def interval_text(passed: int, attempts: int) -> str:
+    """A pass rate with its 95 % Wilson interval: `3/5 passed (60 %, 95 % CI 23–88 %)`."""
+    low, high = wilson(passed, attempts)
+    return f"{passed}/{attempts} passed ({percent(passed / attempts)}, 95 % CI {round(low * 100)}–{percent(high)})"
+
+
 @dataclass
 class Cell:
-    """One test in the matrix."""
+    """One test in the matrix, with its attempts: one for a test that ran once, none for a skipped one."""
 
     index: int
     status: str
     nodeid: str
     summary: str
+    passed: int = 0
+    attempts: int = 0
+
+    @property
+    def heat(self) -> int | None:
+        """The pass rate in tenths (0 to 10), the cell's color; None for a skipped test."""
+        return round(10 * self.passed / self.attempts) if self.attempts else None
+
+    @property
+    def mark(self) -> str:
+        """The shape that tells the pass rate without its color: all, some or none of the attempts passed."""
+        return "✓" if self.passed == self.attempts else "✗" if not self.passed else "◐"
+
+    @property
+    def rate_title(self) -> str:
+        """The pass rate, its interval and its label, for the cell's hover text."""
+        if not self.attempts:
+            return self.nodeid
+        return f"{interval_text(self.passed, self.attempts)}, {label(self.passed, self.attempts)} · {self.nodeid}"
 
 
 @dataclass
@@ -250,9 +281,126 @@ def build_matrix(tests: list[TestResult]) -> Matrix:
         own = Tally()
         own.add_test(test)
         own.add_turns(test)
-        row.cells.setdefault(model, []).append(Cell(index, test.status, test.nodeid, own.summary))
+        outcome = Outcome.of(test) if test.status != "skipped" else Outcome(0, 0)
+        cell = Cell(index, test.status, test.nodeid, own.summary, outcome.passed, outcome.attempts)
+        row.cells.setdefault(model, []).append(cell)
         columns.setdefault(model, Tally()).add_test(test)
     return Matrix(sorted(columns), list(rows.values()), columns)
+
+
+@dataclass
+class ModelRate:
+    """A model's attempts pooled over its scenarios: pass@1 with its interval, and pass^k."""
+
+    model: str
+    scenarios: int = 0
+    passed: int = 0
+    attempts: int = 0
+    fewest: int = 0
+    """The fewest attempts of any of its scenarios: the k of pass^k."""
+    pass_hat_k: float = 0.0
+    """pass^k averaged over its scenarios, for k = `fewest`."""
+
+    @property
+    def pass_at_1(self) -> str:
+        return interval_text(self.passed, self.attempts)
+
+
+def model_rates(tests: list[TestResult]) -> list[ModelRate]:
+    """Per model (as in the matrix), the pooled pass rate of its scenarios that ran; empty without repeats."""
+    if not any(test.verdict for test in tests):
+        return []
+    outcomes: dict[str, list[Outcome]] = {}
+    for test in tests:
+        if test.kind == "scenario" and test.status != "skipped":
+            outcomes.setdefault(matrix_model(test), []).append(Outcome.of(test))
+    rates = []
+    for model, runs in sorted(outcomes.items()):
+        fewest = min(run.attempts for run in runs)
+        rate = ModelRate(model, len(runs), sum(run.passed for run in runs), sum(run.attempts for run in runs), fewest)
+        rate.pass_hat_k = sum(pass_hat_k(run.attempts, run.passed, fewest) for run in runs) / len(runs)
+        rates.append(rate)
+    return rates
+
+
+def saved_attempts(tests: list[TestResult]) -> int:
+    """The attempts early stop did not need to run."""
+    return sum(test.verdict.limit - test.verdict.attempts for test in tests if test.verdict and test.verdict.early_stop)
+
+
+@dataclass
+class ModelPair:
+    """Two models on the same Outline rows: their pooled pass rates, and Fisher's exact test of the difference."""
+
+    first: str
+    second: str
+    rows: int
+    first_rate: str
+    second_rate: str
+    p_value: float
+
+
+def model_pairs(matrix: Matrix) -> list[ModelPair]:
+    """Each pair of the matrix's models, over the rows both ran on (the same scenario and other example values)."""
+    pairs = []
+    for position, first in enumerate(matrix.models):
+        for second in matrix.models[position + 1 :]:
+            shared = [row for row in matrix.rows if _ran(row, first) and _ran(row, second)]
+            if not shared:
+                continue
+            a_passed, a_attempts = _pooled(shared, first)
+            b_passed, b_attempts = _pooled(shared, second)
+            pairs.append(
+                ModelPair(
+                    first,
+                    second,
+                    len(shared),
+                    interval_text(a_passed, a_attempts),
+                    interval_text(b_passed, b_attempts),
+                    fisher_exact(a_passed, a_attempts, b_passed, b_attempts),
+                )
+            )
+    return pairs
+
+
+def _ran(row: MatrixRow, model: str) -> bool:
+    return any(cell.attempts for cell in row.cells.get(model, []))
+
+
+def _pooled(rows: list[MatrixRow], model: str) -> tuple[int, int]:
+    cells = [cell for row in rows for cell in row.cells.get(model, [])]
+    return sum(cell.passed for cell in cells), sum(cell.attempts for cell in cells)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The run this one is compared with (`--aitest-baseline`): the comparison, or why there is none."""
+
+    path: str
+    comparison: Comparison | None = None
+    problem: str | None = None
+
+    @property
+    def changed(self) -> list[ScenarioChange]:
+        """The scenarios whose verdict, pass rate or tool calls changed."""
+        return self.comparison.changed if self.comparison is not None else []
+
+    @property
+    def verdict(self) -> str:
+        """The overall verdict with the McNemar test it rests on, in words."""
+        if self.comparison is None:
+            return f"The baseline {self.path} could not be read: {self.problem}"
+        comparison = self.comparison
+        return (
+            f"{comparison.overall.capitalize()}: {len(comparison.changes)} scenarios in both runs; "
+            f"{comparison.base_only_passed} passed only in the baseline, {comparison.new_only_passed} only now "
+            f"(exact McNemar p = {comparison.mcnemar_p:.3g})"
+        )
+
+
+def outcome_text(status: str, outcome: Outcome) -> str:
+    """A scenario's result in one run: its status, or its pass rate when it was repeated."""
+    return status if outcome.attempts == 1 else f"{outcome.passed}/{outcome.attempts} ({percent(outcome.rate)})"
 
 
 def conversation_holders(tests: list[TestResult]) -> set[int]:
@@ -355,6 +503,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=_LOADER, autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters["ms"] = format_ms
     env.filters["count"] = lambda value: f"{value:,}"
+    env.filters["percent"] = percent
+    env.globals["outcome_text"] = outcome_text
     return env
 
 
@@ -382,11 +532,14 @@ def format_ms(value: float) -> str:
     return f"{minutes} min {seconds} s"
 
 
-def render_html(results: RunResults, *, compress: bool | None = None) -> str:
-    """The report as one HTML file. `compress`: deflate the data (None: only when it is large)."""
+def render_html(results: RunResults, *, compress: bool | None = None, baseline: Baseline | None = None) -> str:
+    """The report as one HTML file. `compress`: deflate the data (None: only when it is large).
+
+    `baseline`: the run to show the changes from."""
     tests = results.tests
     encoding, chunks = encode_tests(tests, compress)
     js = asset("report.js")
+    matrix = build_matrix(tests)
     return (
         environment()
         .get_template("report.html.j2")
@@ -395,7 +548,11 @@ def render_html(results: RunResults, *, compress: bool | None = None) -> str:
             tally=run_tally(tests),
             scenarios=sum(test.kind == "scenario" for test in tests),
             models=model_tallies(tests),
-            matrix=build_matrix(tests),
+            matrix=matrix,
+            pairs=model_pairs(matrix),
+            rates=model_rates(tests),
+            saved=saved_attempts(tests),
+            baseline=baseline,
             encoding=encoding,
             chunks=[Markup(chunk) for chunk in chunks],
             extras=Markup(script_safe(json.dumps(extras(tests), ensure_ascii=False))),

@@ -5,7 +5,20 @@ from __future__ import annotations
 import re
 
 from ..results.schema import RunResults, StepResult, TestResult
-from .html import Matrix, Tally, build_matrix, format_ms, model_tallies, run_sources, run_tally
+from .html import (
+    Baseline,
+    Matrix,
+    ModelRate,
+    Tally,
+    build_matrix,
+    format_ms,
+    model_rates,
+    model_tallies,
+    outcome_text,
+    run_sources,
+    run_tally,
+    saved_attempts,
+)
 
 MAX_FAILED_ROWS = 50
 MAX_MATRIX_ROWS = 50
@@ -55,6 +68,10 @@ def failed_section(tests: list[TestResult]) -> list[str]:
         step = failing_step(test)
         where = f"{step.keyword} {step.text}" if step else "(no step)"
         message = (step.message if step else None) or test.message or "failed"
+        if test.verdict:  # where it breaks most often, and the verdict from all attempts
+            breaks = test.verdict.step_failures[:1]
+            where = "; ".join(f"{item.keyword} {item.text} ({item.failed} of {item.ran} failed)" for item in breaks)
+            where, message = where or "(no step)", test.verdict.summary
         lines.append(row(cell(label_of(test), 200), cell(where, 120), cell(first_line(message))))
     if len(failed) > MAX_FAILED_ROWS:
         lines += ["", f"… and {len(failed) - MAX_FAILED_ROWS} more failed tests: see the HTML report."]
@@ -102,7 +119,11 @@ def matrix_section(matrix: Matrix) -> list[str]:
     lines.append(row("---", *[":-:"] * len(matrix.models)))
     for matrix_row in matrix.rows[:MAX_MATRIX_ROWS]:
         marks = (
-            " ".join(_ICONS.get(item.status, item.status) for item in matrix_row.cells.get(model, [])) or "–"
+            " ".join(
+                _ICONS.get(item.status, item.status) + (f" {item.passed}/{item.attempts}" if item.attempts > 1 else "")
+                for item in matrix_row.cells.get(model, [])
+            )
+            or "–"
             for model in matrix.models
         )
         lines.append(row(cell(matrix_row.label, 120), *marks))
@@ -111,15 +132,53 @@ def matrix_section(matrix: Matrix) -> list[str]:
     return [*lines, ""]
 
 
-def render_markdown(results: RunResults) -> str:
-    """The run's summary in GitHub-flavoured Markdown."""
+def repeats_section(tests: list[TestResult], rates: list[ModelRate]) -> list[str]:
+    """Per model, the pooled pass@1 with its interval and pass^k; each repeated scenario's verdict line."""
+    if not rates:
+        return []
+    lines = ["### Repeated attempts", "", row("Model", "Scenarios", "Attempts", "pass@1 (95 % CI)", "pass^k")]
+    lines.append(row("---", "---:", "---:", "---", "---:"))
+    for rate in rates:
+        pass_hat = f"pass^{rate.fewest} {round(rate.pass_hat_k * 100)} %"
+        lines.append(row(cell(rate.model, 80), f"{rate.scenarios:,}", f"{rate.attempts:,}", rate.pass_at_1, pass_hat))
+    if saved := saved_attempts(tests):
+        lines += ["", f"Early stop saved {saved:,} attempt{'s' * (saved != 1)}."]
+    lines += ["", row("Scenario", "Verdict"), row("---", "---")]
+    repeated = [test for test in tests if test.verdict]
+    for test in repeated[:MAX_FAILED_ROWS]:
+        lines.append(row(cell(label_of(test), 200), cell(test.verdict.summary, 300)))
+    if len(repeated) > MAX_FAILED_ROWS:
+        lines += ["", f"… and {len(repeated) - MAX_FAILED_ROWS} more repeated scenarios: see the HTML report."]
+    return [*lines, ""]
+
+
+def baseline_section(baseline: Baseline | None) -> list[str]:
+    """The changes from the baseline run: the overall verdict, then the scenarios that changed."""
+    if baseline is None:
+        return []
+    lines = ["### Changes from the baseline", "", cell(baseline.verdict, 400), ""]
+    if baseline.changed:
+        lines += [row("Scenario", "Baseline", "Now", "Fisher p (Holm)", "First changed turn"), row(*["---"] * 5)]
+        for change in baseline.changed[:MAX_FAILED_ROWS]:
+            p_value = "–" if change.p_value is None else f"{change.p_value:.3g}"
+            before, now = outcome_text(change.base_status, change.base), outcome_text(change.new_status, change.new)
+            turn = cell(change.trajectory or "–")
+            lines.append(row(cell(change.nodeid, 200), cell(before), cell(now), p_value, turn))
+        lines.append("")
+    return lines
+
+
+def render_markdown(results: RunResults, *, baseline: Baseline | None = None) -> str:
+    """The run's summary in GitHub-flavoured Markdown, with the changes from `baseline` when given."""
     tally = run_tally(results.tests)
     icon = "❌" if tally.failed else "✅"
     title = f"## {icon} aitest-bdd: {tally.failed:,} failed, {tally.passed:,} passed of {tally.tests:,} tests"
     lines = [title, ""]
     lines += answers_line(run_sources(results.tests))
     lines += totals_section(tally)
+    lines += baseline_section(baseline)
     lines += failed_section(results.tests)
     lines += models_section(model_tallies(results.tests))
+    lines += repeats_section(results.tests, model_rates(results.tests))
     lines += matrix_section(build_matrix(results.tests))
     return "\n".join(lines).rstrip() + "\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..results.schema import SCHEMA_VERSION, RunResults, TestResult
+from ..results.schema import READABLE_SCHEMA_VERSIONS, RunResults, TestResult
 from ..version import package_version
 from .outputs import write_html, write_json, write_markdown
 
@@ -34,10 +34,11 @@ def read_shard(path: Path) -> RunResults:
     except json.JSONDecodeError as error:
         raise MergeError(f"{path}: not valid JSON ({error})") from None
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise MergeError(
             f"{path}: schema_version is {version!r}, but this aitest-bdd ({package_version()}) reads "
-            f"schema_version {SCHEMA_VERSION}; merge shards written by the same aitest-bdd version"
+            f"schema_version {' and '.join(map(str, sorted(READABLE_SCHEMA_VERSIONS)))}; "
+            "merge shards written by the same aitest-bdd version"
         )
     try:
         return RunResults.model_validate(data)

@@ -28,9 +28,14 @@ REPORT_ATTRIBUTE = "aitest"
 
 def clean_failure(item: pytest.Item, call: pytest.CallInfo) -> None:
     """Redact the message of a `pytest.fail` before pytest turns it into the report's text."""
-    failed = call.excinfo.value if call.excinfo is not None else None
+    if call.excinfo is not None:
+        clean_fail_message(item.config, call.excinfo.value)
+
+
+def clean_fail_message(config: pytest.Config, failed: BaseException) -> None:
+    """Redact a `pytest.fail` message in place: at a failing step too, where other plugins (Allure) read it."""
     if isinstance(failed, pytest.fail.Exception) and isinstance(failed.msg, str):
-        failed.msg = terminal_text(run_context(item.config).redactor, failed.msg)
+        failed.msg = terminal_text(run_context(config).redactor, failed.msg)
 
 
 def attach_result(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
@@ -40,10 +45,13 @@ def attach_result(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestR
     result = _result_for(item) if report.when == "call" or (report.when == "setup" and not report.passed) else None
     if result is not None:
         result.status = "skipped" if report.skipped else ("failed" if report.failed else "passed")
-        result.message = _message(result, report) if report.failed else None
+        result.message = _message(result, report) if report.failed else _skip_reason(report)
         result.duration_ms = report.duration * 1000
-        result.conversations = [session.conversation for session in sessions_of(item)]
-        if report.failed:
+        if not result.attempts:
+            result.conversations = [session.conversation for session in sessions_of(item)]
+            if result.kind == "scenario":
+                run_context(item.config).spending.add(sum(c.spent_usd for c in result.conversations))
+        if report.failed and result.verdict is None:
             _name_failed_step(result, report)
         setattr(report, REPORT_ATTRIBUTE, redactor.data(valid_data(result.model_dump(mode="json"))))
         item.user_properties.extend((name, redactor.text(value)) for name, value in junit_properties(result))
@@ -98,10 +106,17 @@ def _result_for(item: pytest.Item) -> TestResult | None:
     )
 
 
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    """Why a test was skipped (a scenario the spending limit left unrun, say)."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return None
+
+
 def _message(result: TestResult, report: pytest.TestReport) -> str:
-    """The failing step's message, else pytest's account of the failure."""
+    """The failing step's message, else pytest's account of the failure (for repeated attempts, their verdict)."""
     failed_step = next((step for step in result.steps if step.status in ("failed", "undefined")), None)
-    if failed_step is not None and failed_step.message:
+    if failed_step is not None and failed_step.message and result.verdict is None:
         return failed_step.message
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None and crash.message:

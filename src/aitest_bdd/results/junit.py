@@ -1,4 +1,4 @@
-"""Per-test properties for JUnit XML: models, turns, tool calls, tokens and cost."""
+"""Per-test properties for JUnit XML: a scenario's place, models, turns, tool calls, tokens and cost."""
 
 from __future__ import annotations
 
@@ -18,3 +18,9 @@ def junit_properties(result: TestResult) -> list[tuple[str, str]]:
     if turns and None not in costs:
         properties.append(("aitest_cost_usd", f"{sum(c for c in costs if c is not None):.6f}"))
     return properties
+
+
+def location_properties(file: str, line: int) -> list[tuple[str, str]]:
+    """`aitest_file` and `aitest_line` (1-based): where a scenario is, also in the default xunit2 format, which
+    drops the `file` and `line` attributes of each testcase."""
+    return [("aitest_file", file), ("aitest_line", str(line))]

@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 
 from ..conversation.turns import Conversation, Usage
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = frozenset({1, 2})
+"""Version 2 added repeated attempts: a test's `conversations` hold every attempt's, and `attempts` and `verdict`."""
 
 Status = Literal["passed", "failed", "skipped"]
 StepStatus = Literal["passed", "failed", "skipped", "undefined"]
@@ -30,6 +32,49 @@ class StepResult(BaseModel):
     turns_before: int = 0
     docstring: str | None = None
     datatable: list[list[str]] | None = None
+
+
+class Attempt(BaseModel):
+    """One attempt of a scenario run more than once: a fresh conversation, with its own steps."""
+
+    number: int
+    status: Status
+    message: str | None = None
+    duration_ms: float = 0.0
+    steps: list[StepResult] = Field(default_factory=list)
+
+
+class StepFailures(BaseModel):
+    """How often a step failed across the attempts that ran it: where the scenario breaks."""
+
+    keyword: str
+    text: str
+    line: int
+    failed: int
+    ran: int
+
+
+class Verdict(BaseModel):
+    """A scenario's verdict from its attempts, with what it rests on (see docs/statistics.md)."""
+
+    attempts: int
+    passed: int
+    limit: int
+    early_stop: bool = False
+    gate: float | None = None
+    """The pass rate the scenario must reach; None: every attempt must pass."""
+    decision: Literal["passed", "failed"]
+    low: float
+    high: float
+    """The pass rate's 95 % Wilson interval."""
+    label: str
+    pass_at_k: list[float] = Field(default_factory=list)
+    """pass@k for k = 1 … attempts, at index k − 1: the chance that at least one of k attempts passes."""
+    pass_hat_k: list[float] = Field(default_factory=list)
+    """pass^k for k = 1 … attempts: the chance that all of k attempts pass."""
+    step_failures: list[StepFailures] = Field(default_factory=list)
+    summary: str = ""
+    """The verdict in words, as the terminal shows it: `4/5 passed (80 %, 95 % CI 38–96 %)`."""
 
 
 class TestResult(BaseModel):
@@ -52,6 +97,9 @@ class TestResult(BaseModel):
     duration_ms: float = 0.0
     steps: list[StepResult] = Field(default_factory=list)
     conversations: list[Conversation] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    """Every attempt of a repeated scenario (`steps` are the last attempt's); empty when it ran once."""
+    verdict: Verdict | None = None
 
     @property
     def models(self) -> list[str]:

@@ -15,13 +15,15 @@ from ..runtime import Runtime
 from ..tools.pool import ServerPool
 from ..version import package_version
 from .registry import SessionRegistry
+from .spending import Spending
 
 RUN_KEY = pytest.StashKey["RunContext"]()
 
 
 @dataclass
 class RunContext:
-    """What the tests of a run share: event loop, prices, recording settings, servers, sessions, the redactor."""
+    """What the tests of a run share: event loop, prices, recording settings, servers, sessions, the redactor,
+    the spending limit."""
 
     config: pytest.Config
     runtime: Runtime
@@ -30,6 +32,7 @@ class RunContext:
     servers: ServerPool
     registry: SessionRegistry
     redactor: Redactor
+    spending: Spending
 
     @classmethod
     def start(cls, config: pytest.Config) -> RunContext:
@@ -43,7 +46,7 @@ class RunContext:
         except ConfigError as error:
             raise pytest.UsageError(str(error)) from None
         registry = SessionRegistry(runtime, prices, recording, servers, redactor)
-        context = cls(config, runtime, prices, recording, servers, registry, redactor)
+        context = cls(config, runtime, prices, recording, servers, registry, redactor, Spending.start(config))
         config.stash[RUN_KEY] = context
         return context
 
@@ -55,6 +58,7 @@ class RunContext:
     def close(self) -> None:
         """End the Python API's sessions, then the shared servers, then the event loop."""
         with ExitStack() as stack:  # each runs, also when one before it fails
+            stack.callback(self.spending.close)
             stack.callback(self.runtime.close)
             stack.callback(self.servers.close_all)
             stack.callback(self.registry.close_all)

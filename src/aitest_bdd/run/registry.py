@@ -16,7 +16,7 @@ from ..tools.pool import ServerPool
 from .test_state import save_unless_broken, shared_servers
 
 if TYPE_CHECKING:
-    from ..conversation.session import AgentSession
+    from ..conversation.session import AgentSession, Checkpoint
 
 
 def session_key(item: pytest.Item) -> str:
@@ -42,6 +42,7 @@ class SessionRegistry:
         self._sessions: dict[str, dict[str, AgentSession]] = {}
         self._cassettes: dict[str, Cassette | None] = {}
         self._last_item: dict[str, str] = {}
+        self._before: dict[str, tuple[str, dict[str, Checkpoint]]] = {}
 
     def plan(self, items: list[pytest.Item]) -> None:
         """Note the last test of each session, where its servers can be closed."""
@@ -72,6 +73,22 @@ class SessionRegistry:
             await asyncio.to_thread(session.open)
         return session
 
+    def begin(self, item: pytest.Item) -> None:
+        """Note where the item's conversations stand as it starts; when it runs again (a rerun of a failed test),
+        go back there, so that the failed attempt's turns are forgotten and the sessions it opened start anew."""
+        key = session_key(item)
+        by_agent = self._sessions.get(key, {})
+        nodeid, before = self._before.get(key, ("", {}))
+        if nodeid != item.nodeid:
+            self._before[key] = (item.nodeid, {identity: held.checkpoint() for identity, held in by_agent.items()})
+            return
+        for identity, session in list(by_agent.items()):
+            if identity in before:
+                session.rewind(before[identity])
+            else:
+                del by_agent[identity]
+                session.close()
+
     def sessions(self, key: str) -> list[AgentSession]:
         return list(self._sessions.get(key, {}).values())
 
@@ -86,6 +103,7 @@ class SessionRegistry:
             self._close(key)
 
     def _close(self, key: str) -> None:
+        self._before.pop(key, None)
         sessions = list(self._sessions.pop(key, {}).values())
         for session in sessions:
             session.close()

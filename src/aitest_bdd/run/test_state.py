@@ -26,6 +26,8 @@ def released(key: pytest.StashKey[T]) -> pytest.StashKey[T]:
 
 
 SESSIONS_KEY = released(pytest.StashKey["list[AgentSession]"]())
+ATTEMPT_KEY = pytest.StashKey[int]()
+"""Which attempt of a repeated scenario runs now; kept across `begin_attempt`, dropped by `forget`."""
 
 
 def sessions_of(item: pytest.Item) -> list[AgentSession]:
@@ -45,9 +47,24 @@ def turns_so_far(item: pytest.Item) -> int:
 
 def forget(item: pytest.Item) -> None:
     """Drop the test's sessions, result and the rest it held from the item, which pytest keeps until the run ends."""
-    for key in _RELEASED:
+    for key in [*_RELEASED, ATTEMPT_KEY]:
         if key in item.stash:
             del item.stash[key]
+
+
+def begin_attempt(item: pytest.Item, number: int) -> None:
+    """Start attempt `number` of a repeated scenario afresh: the last attempt's sessions are closed and forgotten."""
+    for session in sessions_of(item):
+        session.close()
+    forget(item)
+    item.stash[ATTEMPT_KEY] = number
+
+
+def recording_name(item: pytest.Item, attempt: int | None = None) -> str:
+    """The name of the test's recording: the test's name, and for attempts after the first, the attempt's number
+    (by default, the attempt that runs now)."""
+    number = attempt or item.stash.get(ATTEMPT_KEY, 1)
+    return item.name if number == 1 else f"{item.name} attempt {number}"
 
 
 def shared_servers(item: pytest.Item, pool: ServerPool) -> Callable[[MCPServer], ToolServer]:

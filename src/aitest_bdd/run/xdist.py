@@ -4,6 +4,10 @@ A `@pytest.mark.session` class is one conversation, run in order; split across w
 its history. Agent tests are long and mostly wait on the model, so a worker starts on tests as soon as it
 has collected, not once every worker has: on a busy machine the first workers are ready seconds before
 the last ones.
+
+Under `--dist loadgroup` a unit is also an `xdist_group`: a group and every class one of its tests belongs
+to run as one unit, so a group never splits a class. `--dist worksteal` gets this scheduling too: a worker
+holds only a few tests at a time, so the idle ones get the rest without stealing part of a class.
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ from xdist.workermanage import WorkerController
 # Tests a worker holds: the one it runs, the next (a worker runs a test only once it knows the next one),
 # and one more to cover the round trip to the controller.
 QUEUED_PER_WORKER = 3
+MODES = frozenset({"load", "loadgroup", "worksteal"})
+"""The `--dist` modes this scheduling replaces; `loadscope`, `loadfile` and `each` keep a class together already."""
 
 
 class ClassScheduling(LoadScopeScheduling):
-    """Each test class is one unit of work; each other test is its own."""
+    """Each test class is one unit of work, with the tests that share an xdist_group with it; each other test is
+    its own."""
 
     def __init__(self, config: pytest.Config, log: Producer | None = None) -> None:
         super().__init__(config, log)
         self._settled: set[WorkerController] = set()
         self._first_worker = ""
+        self._unit_of: dict[str, str] = {}
 
     @property
     def collection_is_completed(self) -> bool:
@@ -58,9 +66,10 @@ class ClassScheduling(LoadScopeScheduling):
     def _queue_work(self, collection: list[str]) -> None:
         """The work queue, from the first collection: test classes first (largest first), then single tests."""
         self.collection = collection
+        self._unit_of = work_units(collection)
         units: dict[str, dict[str, bool]] = {}
         for nodeid in collection:
-            units.setdefault(self._split_scope(nodeid), {})[nodeid] = False
+            units.setdefault(self._unit_of[nodeid], {})[nodeid] = False
         ordered = sorted(units.items(), key=lambda unit: -len(unit[1]))
         self.workqueue.update(ordered if self.config.option.loadscopereorder else units.items())
 
@@ -79,10 +88,7 @@ class ClassScheduling(LoadScopeScheduling):
             self._assign_work_unit(node)
 
     def _split_scope(self, nodeid: str) -> str:
-        path, *names = nodeid.split("::")
-        if len(names) >= 2:
-            return "::".join([path, *names[:-1]])
-        return nodeid
+        return self._unit_of[nodeid]
 
     def remove_node(self, node: WorkerController) -> str | None:
         """Give a crashed worker's unfinished tests to the others, except the one that was running.
@@ -106,3 +112,25 @@ class ClassScheduling(LoadScopeScheduling):
         for other in self.registered_collections:
             self._reschedule(other)
         return crashed
+
+
+def work_units(collection: list[str]) -> dict[str, str]:
+    """The unit of work of each test: its class (or itself), joined with every unit that shares an xdist_group.
+
+    Under `--dist loadgroup`, xdist adds a test's groups to its id after the last `@`: `test_a.py::TestA::test_b@db`.
+    """
+    parent: dict[str, str] = {}
+
+    def root(unit: str) -> str:
+        while parent.setdefault(unit, unit) != unit:
+            unit = parent[unit]
+        return unit
+
+    own: dict[str, str] = {}
+    for nodeid in collection:
+        test, group = nodeid.rsplit("@", 1) if nodeid.rfind("@") > nodeid.rfind("]") else (nodeid, "")
+        path, *names = test.split("::")
+        own[nodeid] = "::".join([path, *names[:-1]]) if len(names) >= 2 else nodeid
+        if group:
+            parent[root(own[nodeid])] = root(f"@{group}")
+    return {nodeid: root(unit) for nodeid, unit in own.items()}

@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import random
 import re
 import socket
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -98,11 +100,17 @@ class ScriptedReply(_Strict):
 
 
 class ScriptRule(_Strict):
-    """Replies for user messages matching ``user`` (exact) or ``user_regex``, optionally only at ``turn``."""
+    """Replies for user messages matching ``user`` (exact) or ``user_regex``, optionally only at ``turn``.
+
+    A rule with a ``chance`` answers only that share of the conversations it matches (a model that gets a
+    rule right some of the time); otherwise the next matching rule answers. The draws follow the script's
+    ``seed``, so a run can be repeated exactly.
+    """
 
     user: str | None = None
     user_regex: str | None = None
     turn: int | None = Field(default=None, ge=1)
+    chance: float | None = Field(default=None, ge=0, le=1)
     replies: list[ScriptedReply] = Field(min_length=1)
 
     @field_validator("user_regex")
@@ -140,6 +148,7 @@ class Script(_Strict):
     name: str = "scripted"
     rules: list[ScriptRule] = Field(min_length=1)
     latency_ms: float = Field(default=0, ge=0)
+    seed: int = 0
 
     @classmethod
     def load(cls, path: str | Path) -> Script:
@@ -151,9 +160,19 @@ class Script(_Strict):
         except ValidationError as exc:
             raise ScriptError(f"invalid script file {path}: {exc}") from exc
 
-    def find_rule(self, text: str, turn: int) -> int | None:
-        """Index of the first rule matching user message ``text`` at ``turn``, or None."""
-        return next((i for i, rule in enumerate(self.rules) if rule.matches(text, turn)), None)
+    def find_rule(self, text: str, turn: int, draw: Callable[[int], float] = lambda rule: 0.0) -> int | None:
+        """Index of the first rule matching user message ``text`` at ``turn``, or None.
+
+        ``draw(rule index)`` gives a number in [0, 1) that decides whether a rule with a ``chance`` answers.
+        """
+        return next(
+            (
+                i
+                for i, rule in enumerate(self.rules)
+                if rule.matches(text, turn) and (rule.chance is None or draw(i) < rule.chance)
+            ),
+            None,
+        )
 
 
 def _read_script_data(path: Path) -> Any:
@@ -202,6 +221,7 @@ class _Turn:
     number: int
     tail: list[dict[str, Any]]
     authorization: str = ""
+    opening: str = ""
 
     @classmethod
     def of(cls, messages: list[dict[str, Any]], authorization: str = "") -> _Turn | None:
@@ -211,7 +231,8 @@ class _Turn:
             return None
         last = user_positions[-1]
         user = _text(messages[last].get("content"))
-        return cls(user, len(user_positions), messages[last + 1 :], authorization)
+        opening = _text(messages[user_positions[0]].get("content"))
+        return cls(user, len(user_positions), messages[last + 1 :], authorization, opening)
 
     @property
     def reply_index(self) -> int:
@@ -317,6 +338,7 @@ class ScriptedModelServer:
         self._lock = threading.Lock()
         self._requests: deque[dict[str, Any]] = deque(maxlen=keep_requests)
         self._fault_counts: dict[tuple[int, int], int] = {}
+        self._draw_counts: dict[tuple[int, str, int], int] = {}
         self._last_id = 0
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -388,7 +410,7 @@ class ScriptedModelServer:
         return self._answer(turn, messages, str(body.get("model") or "default"))
 
     def _answer(self, turn: _Turn, messages: list[dict[str, Any]], model: str) -> _Response:
-        rule_index = self.script.find_rule(turn.user, turn.number)
+        rule_index = self.script.find_rule(turn.user, turn.number, lambda rule: self._draw(rule, turn))
         if rule_index is None:
             message = (
                 f'no script rule matches user message "{turn.user}" (turn {turn.number}) in script '
@@ -403,6 +425,18 @@ class ScriptedModelServer:
         if fault is not None:
             return _fault_response(fault, turn)
         return self._reply_response(reply, turn, messages, model)
+
+    def _draw(self, rule_index: int, turn: _Turn) -> float:
+        """The next number in [0, 1) for a rule's chance in conversations that open like this one, at this turn.
+
+        Draws are counted per (rule, opening message, turn), so conversations that run in parallel do not
+        change each other's draws: repeated attempts of one scenario get the same draws in every run.
+        """
+        key = (rule_index, turn.opening, turn.number)
+        with self._lock:
+            count = self._draw_counts.get(key, 0)
+            self._draw_counts[key] = count + 1
+        return random.Random(f"{self.script.seed}:{rule_index}:{turn.opening}:{turn.number}:{count}").random()
 
     def _active_fault(self, fault: HTTPFault | None, key: tuple[int, int]) -> HTTPFault | None:
         """``fault`` if it fires for this request, counting requests per (rule, reply) ``key``."""

@@ -187,15 +187,23 @@ async def open_server(config: MCPServer) -> AsyncIterator[ToolServer]:
 
 
 async def _connect(server: ToolServer, errlog: IO[str], connection: AsyncExitStack) -> None:
-    """Connect `server` (the handshake) and list its tools; `connection` closes what this opens."""
+    """Connect `server` (the handshake) and list its tools; `connection` closes what this opens.
+
+    A tool that can only be run as a task (`execution.taskSupport: "required"`) is not offered to the agent: this
+    client calls tools directly, and the server would refuse every call.
+    """
     config = server.config
     transport = checked(_transport(config, errlog), server.invalid_tools, server.protocol_version)
     server.client = await connection.enter_async_context(mcp.Client(transport, client_info=CLIENT_INFO))
     listed = await server.client.list_tools()
     allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
-    server.tools = [tool for tool in listed.tools if allowed is None or tool.name in allowed]
+    task_only = {tool.name for tool in listed.tools if tool.execution and tool.execution.task_support == "required"}
+    server.tools = [
+        tool for tool in listed.tools if (allowed is None or tool.name in allowed) and tool.name not in task_only
+    ]
     _check_allowed(server, allowed, [tool.name for tool in listed.tools])
     _check_tools(server, allowed)
+    _check_task_only(server, allowed, task_only)
 
 
 def _check_allowed(server: ToolServer, allowed: set[str] | None, offered: list[str]) -> None:
@@ -216,6 +224,17 @@ def _check_tools(server: ToolServer, allowed: set[str] | None) -> None:
         raise ToolServerError(
             f"MCP server {server.label!r} offers tools whose definitions are not valid MCP ({listed}): "
             "fix the server, or leave them out with MCPServer(allowed_tools=[...])"
+        )
+
+
+def _check_task_only(server: ToolServer, allowed: set[str] | None, task_only: set[str]) -> None:
+    """Fail when `allowed_tools` names a tool that can only be run as a task: the agent could never call it."""
+    named = sorted((allowed or set()) & task_only)
+    if named:
+        raise ToolServerError(
+            f"MCP server {server.label!r} runs {', '.join(map(repr, named))} only as a task "
+            "(execution.taskSupport 'required'), and aitest-bdd does not support MCP tasks yet: take "
+            f"{'it' if len(named) == 1 else 'them'} out of MCPServer(allowed_tools=[...])"
         )
 
 

@@ -323,6 +323,7 @@
     for (const tag of entry.tags) chips.append(chip(`@${tag}`, "tag"));
     if (state.sources.length > 1) for (const source of entry.sources) chips.append(chip(source, "source"));
     if (entry.kind === "session") chips.append(chip(`${entry.tests.length} tests`, "example"));
+    if (first.verdict) chips.append(labelBadge(first.verdict.label), chip(`${first.verdict.passed}/${first.verdict.attempts} attempts passed`, "attempts"));
     box.append(chips);
     const failure = failureLine(entry);
     if (failure) box.append(el("span", "failure", failure));
@@ -331,6 +332,7 @@
 
   function failureLine(entry) {
     for (const test of entry.tests) {
+      if (test.verdict && test.status === "failed") return cut(test.verdict.summary, 200);
       const step = test.steps.find((item) => item.status === "failed" || item.status === "undefined");
       if (step) return cut(`${step.keyword} ${step.text}: ${firstLine(step.message) || step.status}`, 200);
       if (test.status === "failed") return cut(`${test.name}: ${firstLine(test.message) || "failed"}`, 200);
@@ -402,7 +404,8 @@
   }
 
   function agentsText(test) {
-    return test.conversations.map((conversation) => `${conversation.agent} on ${conversation.model}`).join(", ");
+    const agents = test.conversations.map((conversation) => `${conversation.agent} on ${conversation.model}`);
+    return (test.verdict ? [...new Set(agents)] : agents).join(", ");
   }
 
   function scenarioFlow(entry) {
@@ -425,10 +428,60 @@
     flow.append(fold("tech", "Technical details", facts([["Test id", test.nodeid]])));
     add(flow, givenNode(test.conversations));
     if (test.feature_description) flow.append(el("p", "description", test.feature_description));
+    if (test.verdict) return add(flow, ...repeats(test));
     const stepMessages = new Set(test.steps.map((step) => step.message));
     if (test.message && !stepMessages.has(test.message)) flow.append(message("Test failure", test.message));
     flow.append(timeline(test.steps, entry.turns));
     return flow;
+  }
+
+  // ---- a scenario run more than once ----
+
+  const LABEL_MARK = { "stable pass": "✓", flaky: "◐", "stable fail": "✗" };
+
+  function labelBadge(label) {
+    return el("span", `badge label ${label.replace(/\s+/g, "-")}`, `${LABEL_MARK[label] || ""} ${label}`.trim());
+  }
+
+  function attemptTurns(test, number) {
+    return test.conversations
+      .filter((conversation) => conversation.attempt === number)
+      .flatMap((conversation) => conversation.turns.map((turn) => ({ conversation, turn })));
+  }
+
+  function repeats(test) {
+    const verdict = test.verdict;
+    const nodes = [add(el("p", "verdict-line"), labelBadge(verdict.label), " ", el("span", "summary", verdict.summary))];
+    if (verdict.step_failures.length) {
+      const table = add(el("table", "grid breaks"), add(el("tr"), el("th", null, "Step"), el("th", null, "Line"), el("th", null, "Failed")));
+      for (const step of verdict.step_failures) {
+        table.append(add(el("tr"), el("td", null, `${step.keyword} ${step.text}`), el("td", null, step.line),
+          el("td", null, `in ${step.failed} of the ${plural(step.ran, "attempt")} that reached it`)));
+      }
+      nodes.push(el("h4", null, "Where it breaks"), table);
+    }
+    const list = el("div", "attempts");
+    for (const attempt of test.attempts) list.append(attemptNode(test, attempt));
+    nodes.push(el("h4", null, `Attempts (${test.attempts.length})`), list);
+    return nodes;
+  }
+
+  function attemptNode(test, attempt) {
+    const box = el("div", `attempt ${attempt.status}`);
+    box.dataset.attempt = attempt.number;
+    const head = el("button", "attempt-head");
+    head.type = "button";
+    head.setAttribute("aria-expanded", "false");
+    add(head, el("strong", null, `Attempt ${attempt.number}`), badge(attempt.status));
+    add(head, el("span", "message", cut(firstLine(attempt.message), 200)), el("span", "dur", ms(attempt.duration_ms)));
+    const body = el("div", "attempt-flow");
+    body.hidden = true;
+    head.addEventListener("click", () => {
+      if (!body.firstChild) body.append(timeline(attempt.steps, attemptTurns(test, attempt.number)));
+      body.hidden = !body.hidden;
+      head.setAttribute("aria-expanded", String(!body.hidden));
+    });
+    return add(box, head, body);
   }
 
   function timeline(steps, turns) {
@@ -635,7 +688,11 @@
     add(box, add(el("div", "column-head"), badge(test.status), link));
     add(box, el("div", "stats", `${usageText(entry)} · ${ms(entry.duration)}`));
     if (test.sources.length) box.append(el("div", "muted", test.sources.join("; ")));
-    return add(box, timeline(test.steps, entry.turns));
+    if (!test.verdict) return add(box, timeline(test.steps, entry.turns));
+    const last = test.attempts[test.attempts.length - 1];
+    add(box, add(el("p", "verdict-line"), labelBadge(test.verdict.label), " ", el("span", "summary", test.verdict.summary)));
+    add(box, el("h4", null, `Attempt ${last.number} of ${test.attempts.length}`));
+    return add(box, timeline(last.steps, attemptTurns(test, last.number)));
   }
 
   function setupCompare() {

@@ -1,0 +1,212 @@
+"""Repeated attempts of a scenario: each attempt a fresh conversation, the scenario's verdict from all of them.
+
+How many attempts, and the pass rate the scenario must reach, come from `--aitest-repeat` and
+`--aitest-min-pass-rate` (or their ini settings), or from the tags `@repeat(5)`, `@repeat(up-to-20)` and
+`@min-pass-rate(80%)` on a feature, rule or scenario. `up-to N` stops as soon as the evidence decides.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Literal, NoReturn
+
+import pytest
+
+from ..conversation.pricing import format_usd
+from ..conversation.turns import Conversation
+from ..results.attach import RESULT_KEY
+from ..results.schema import Attempt, TestResult, Verdict
+from ..results.verdicts import verdict_of
+from ..run.context import run_context
+from ..run.spending import Spending
+from ..run.test_state import begin_attempt, forget, sessions_of
+from ..stats.sequential import SequentialTest
+from .step_check import scenario_of
+from .step_log import failure_text, start_scenario
+
+REPEAT_MARK = "aitest_repeat"
+GATE_MARK = "aitest_min_pass_rate"
+_TAG = re.compile(r"(?P<name>repeat|min-pass-rate)\((?P<value>[^()]*)\)")
+_REPEAT = re.compile(r"(?P<up_to>up[- ]to[- ]?)?(?P<limit>\d+)")
+_RATE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<percent>%?)")
+
+
+_RUN_PLAN_KEY = pytest.StashKey["AttemptPlan"]()
+
+
+class PlanError(ValueError):
+    """A repeat count or pass rate that cannot be used, with what to write instead."""
+
+
+@dataclass(frozen=True)
+class AttemptPlan:
+    """Run up to `limit` attempts (stopping once the evidence decides, with `early_stop`); pass at `gate`."""
+
+    limit: int = 1
+    early_stop: bool = False
+    gate: float | None = None
+
+
+def parse_repeat(text: str) -> tuple[int, bool]:
+    """`5` → (5, False); `up-to 20`, `up-to-20` → (20, True)."""
+    found = _REPEAT.fullmatch(text.strip().lower())
+    if found is None or int(found["limit"]) < 1:
+        raise PlanError(f"repeat {text!r} is not a number of attempts: write a whole number such as 5, or up-to 20")
+    return int(found["limit"]), found["up_to"] is not None
+
+
+def parse_rate(text: str) -> float:
+    """`80%` or `0.8` → 0.8: a pass rate above 0 and at most 100 %."""
+    found = _RATE.fullmatch(text.strip())
+    rate = float(found["number"]) / (100 if found["percent"] else 1) if found else -1.0
+    if not 0 < rate <= 1:
+        raise PlanError(f"min-pass-rate {text!r} is not a pass rate: write a share such as 80% or 0.8")
+    return rate
+
+
+def tag_mark(tag: str) -> pytest.MarkDecorator | None:
+    """The mark for a Gherkin tag `repeat(…)` or `min-pass-rate(…)`; None for any other tag."""
+    found = _TAG.fullmatch(tag)
+    if found is None:
+        return None
+    mark = REPEAT_MARK if found["name"] == "repeat" else GATE_MARK
+    return getattr(pytest.mark, mark)(found["value"])
+
+
+def check_options(config: pytest.Config) -> None:
+    """Read the run's repeat count and pass rate; refuse ones that cannot be used."""
+    repeat = config.getoption("aitest_repeat") or config.getini("aitest_repeat") or "1"
+    rate = config.getoption("aitest_min_pass_rate") or config.getini("aitest_min_pass_rate")
+    try:
+        limit, early_stop = parse_repeat(repeat)
+        config.stash[_RUN_PLAN_KEY] = AttemptPlan(limit, early_stop, parse_rate(rate) if rate else None)
+    except PlanError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def plan_of(item: pytest.Item) -> AttemptPlan | None:
+    """The attempts a scenario runs, when it runs more than once; None for a single attempt."""
+    plan = item.config.stash.get(_RUN_PLAN_KEY, AttemptPlan())
+    repeat = item.get_closest_marker(REPEAT_MARK)
+    if (repeat is None and plan.limit == 1) or scenario_of(item) is None:
+        return None
+    limit, early_stop, gate = plan.limit, plan.early_stop, plan.gate
+    if repeat is not None:
+        limit, early_stop = parse_repeat(str(repeat.args[0]))
+    if (rate := item.get_closest_marker(GATE_MARK)) is not None:
+        gate = parse_rate(str(rate.args[0]))
+    return AttemptPlan(limit, early_stop, gate) if limit > 1 else None
+
+
+def run_attempts(item: pytest.Function) -> bool | None:
+    """Run a scenario's attempts in place of its single run (True); None lets pytest run it once.
+
+    A scenario starts no attempt once the run has spent its `--aitest-max-cost`: it is skipped as not run,
+    or, after some of its attempts, as not run in full (it is never passed on fewer attempts than asked).
+    """
+    spending = run_context(item.config).spending
+    try:
+        plan = plan_of(item)
+    except PlanError as error:
+        pytest.fail(str(error), pytrace=False)
+    if plan is None:
+        if spending.limit_usd is not None and scenario_of(item) is not None and spending.reached():
+            _not_run(item, f"not run: {_spent(spending)}")
+        return None
+    stop = SequentialTest(plan.gate or 1.0, plan.limit) if plan.early_stop else None
+    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+    request: pytest.FixtureRequest = item._request
+    set_up = set(request._fixture_defs)
+    attempts: list[Attempt] = []
+    conversations: list[Conversation] = []
+    last: TestResult | None = None
+    decision = None
+    for number in range(1, plan.limit + 1):
+        if spending.reached():
+            break
+        _tear_down_step_fixtures(request, set_up)
+        begin_attempt(item, number)
+        attempt, last = _attempt(item, arguments, number, last)
+        attempts.append(attempt)
+        spent_now = [session.conversation.model_copy(update={"attempt": number}) for session in sessions_of(item)]
+        spending.add(sum(conversation.spent_usd for conversation in spent_now))
+        conversations += spent_now
+        passed = sum(attempt.status == "passed" for attempt in attempts)
+        if stop is not None and (decision := stop.decide(passed, number)) is not None:
+            break
+    for session in sessions_of(item):
+        session.close()
+    complete = decision is not None or len(attempts) == plan.limit
+    verdict = verdict_of(attempts, plan.limit, plan.gate, _DECIDED[decision]) if complete else None
+    if last is not None:
+        forget(item)
+        update = {"attempts": attempts, "conversations": conversations, "verdict": verdict}
+        item.stash[RESULT_KEY] = last.model_copy(update=update)
+    if verdict is None and attempts:
+        pytest.skip(f"not run in full: {len(attempts)} of {plan.limit} attempts ran; {_spent(spending)}")
+    if verdict is None:
+        _not_run(item, f"not run: no attempt ran; {_spent(spending)}")
+    if verdict.decision == "failed":
+        pytest.fail(_failure(verdict, attempts), pytrace=False)
+    return True
+
+
+_DECIDED: dict[str | None, Literal["passed", "failed"] | None] = {"pass": "passed", "fail": "failed", None: None}
+
+
+def _attempt(
+    item: pytest.Function, arguments: dict[str, object], number: int, last: TestResult | None
+) -> tuple[Attempt, TestResult | None]:
+    """Run one attempt of the scenario: how it went, and the scenario's result so far."""
+    started = time.perf_counter()
+    failure: BaseException | None = None
+    try:
+        item.obj(**arguments)
+    except pytest.skip.Exception:
+        raise
+    except (Exception, pytest.fail.Exception) as error:
+        failure = error
+    result = item.stash.get(RESULT_KEY, last)
+    attempt = Attempt(
+        number=number,
+        status="failed" if failure else "passed",
+        message=failure_text(failure) if failure else None,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        steps=result.steps if result else [],
+    )
+    return attempt, result
+
+
+def _not_run(item: pytest.Function, reason: str) -> NoReturn:
+    """Skip a scenario that starts no attempt, with a result of its own: the reports list it as not run."""
+    feature, scenario = scenario_of(item) or (None, None)
+    start_scenario(item._request, feature, scenario)
+    pytest.skip(reason)
+
+
+def _spent(spending: Spending) -> str:
+    limit = format_usd(spending.limit_usd or 0.0)
+    return f"the run has spent {format_usd(spending.spent)} of its --aitest-max-cost of {limit}"
+
+
+def _tear_down_step_fixtures(request: pytest.FixtureRequest, set_up: set[str]) -> None:
+    """Tear down the function-scoped fixtures the last attempt's steps asked for (its `aitest_session`, say),
+    so that the next attempt gets them afresh. Those the test had before its first step stay."""
+    for name, fixture in reversed(list(request._fixture_defs.items())):
+        if name not in set_up and fixture.scope == "function":
+            fixture.finish(request)  # type: ignore[arg-type]  # it needs only the request's node
+            del request._fixture_defs[name]
+
+
+def _failure(verdict: Verdict, attempts: list[Attempt]) -> str:
+    """The verdict, where the scenario breaks most often, and the first failed attempt's message."""
+    lines = [verdict.summary]
+    if verdict.step_failures:
+        step = verdict.step_failures[0]
+        where = f"line {step.line}, {step.keyword} {step.text}"
+        lines.append(f"where it breaks: {where}: failed in {step.failed} of the {step.ran} attempts that reached it")
+    first = next(attempt for attempt in attempts if attempt.status == "failed")
+    lines.append(f"attempt {first.number}: {first.message}")
+    return "\n".join(lines)

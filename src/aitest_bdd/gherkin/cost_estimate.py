@@ -1,0 +1,88 @@
+"""Before a run with repeated attempts: how many attempts it plans, how many will call a model, what they may cost.
+
+An attempt's cost is estimated from its recording (or the first attempt's), priced for the model that will
+answer it now; one with no recording to go by is counted apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ..conversation.pricing import PriceTable, format_usd
+from ..conversation.turns import Usage
+from ..recording.cassette import RecordMode
+from ..recording.files import UnusableRecording, read_recording
+from ..run.context import run_context
+from ..run.test_state import recording_name
+from .attempts import PlanError, plan_of
+
+
+def estimate_lines(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """The line the terminal shows after collection when scenarios are repeated; none otherwise."""
+    planned = []
+    for item in items:
+        try:
+            plan = plan_of(item)
+        except PlanError:
+            continue  # the scenario fails with the reason when it runs
+        if plan is not None:
+            planned.append((item, plan))
+    if not planned:
+        return []
+    context = run_context(config)
+    live = unknown = 0
+    cost = 0.0
+    for item, plan in planned:
+        first = context.recording.path_for(item.path, recording_name(item, 1), item.nodeid)
+        for number in range(1, plan.limit + 1):
+            path = context.recording.path_for(item.path, recording_name(item, number), item.nodeid)
+            if not _runs_live(context.recording.mode, path):
+                continue
+            live += 1
+            recorded = _recorded_cost(path, context.prices, context.model_override)
+            if recorded is None:
+                recorded = _recorded_cost(first, context.prices, context.model_override)
+            if recorded is None:
+                unknown += 1
+            else:
+                cost += recorded
+    attempts = sum(plan.limit for _, plan in planned)
+    scenarios = f"{len(planned)} scenario" + ("s" if len(planned) != 1 else "")
+    text = f"repeats: {scenarios}, up to {attempts} attempts, {live} of them live"
+    if live > unknown:
+        text += f"; estimated cost {format_usd(cost)} for {live - unknown} live attempts, from their recordings"
+    if unknown:
+        text += f"; {unknown} live attempts have no recording to estimate their cost from"
+    if context.spending.limit_usd is not None:
+        text += f"; no attempt starts once the run has spent {format_usd(context.spending.limit_usd)}"
+    return [text]
+
+
+def _runs_live(mode: RecordMode, recording: Path) -> bool:
+    if mode in (RecordMode.LIVE, RecordMode.ALL):
+        return True
+    return mode is not RecordMode.NONE and not recording.exists()
+
+
+def _recorded_cost(path: Path, prices: PriceTable, model: str | None) -> float | None:
+    """What the model and judge calls in a recording cost, priced for `model` (the judge's as recorded)."""
+    if not path.exists():
+        return None
+    try:
+        recording = read_recording(path)
+    except UnusableRecording:
+        return None
+    total = 0.0
+    for session in recording.sessions.values():
+        for interaction in session.interactions:
+            if interaction.kind == "tool":
+                continue
+            usage = Usage.model_validate(interaction.response.get("usage") or {})
+            answering = (model if interaction.kind == "model" else None) or interaction.request.get("model")
+            cost = prices.cost(str(answering or session.model), usage)
+            if cost is None:
+                return None
+            total += cost
+    return total
