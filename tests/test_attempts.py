@@ -264,7 +264,7 @@ def test_the_spending_limit_stops_new_attempts_and_passes_nothing_on_fewer(proje
         "--aitest-repeat", "5", "--aitest-max-cost", f"{limit}", "--aitest-record=live", "--aitest-json", "results.json"
     )
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["repeats: 2 scenarios, up to 10 attempts, 10 of them live; 10 live attempts have *"])
+    result.stdout.fnmatch_lines(["repeats: 2 scenarios, up to 10 attempts, 10 of them live; 10 live attempts cannot *"])
     tests = {test["name"]: test for test in _results(project)["tests"]}
     assert tests["Paris"]["status"] == "skipped" and len(tests["Paris"]["attempts"]) == 3
     assert tests["Paris"]["message"].startswith("not run in full: 3 of 5 attempts ran; the run has spent $")
@@ -323,4 +323,121 @@ def test_a_run_compares_itself_with_its_baseline_and_survives_a_missing_one(proj
     missing.assert_outcomes(passed=2)
     assert len([line for line in missing.stdout.lines if "aitest baseline: missing.json not read" in line]) == 1
     for output in ("report.html", "summary.md"):
-        assert "could not be read: No such file or directory" in (project.pytester.path / output).read_text()
+        assert "was not used: cannot be read: No such file or directory" in (project.pytester.path / output).read_text()
+
+
+@pytest.mark.script(FLAKY_SCRIPT)
+def test_an_early_stop_limit_too_small_to_show_a_pass_is_refused(project) -> None:
+    project.feature("weather", FLAKY)
+    result = project.run("--aitest-repeat", "up-to 10", "--aitest-min-pass-rate", "80%")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*repeat up-to 10 cannot show a pass rate of 80 %: early stop needs 12 attempts that all pass*up-to 12*"]
+    )
+
+
+@pytest.mark.script(FLAKY_SCRIPT)
+@pytest.mark.parametrize("hash_seed", ["0", "1", "2", "3"])
+def test_the_scenarios_tag_wins_over_the_features(project, monkeypatch, hash_seed: str) -> None:
+    monkeypatch.setenv("PYTHONHASHSEED", hash_seed)
+    project.feature(
+        "weather",
+        """
+        @repeat(2) @min-pass-rate(10%)
+        Feature: Weather
+          @repeat(4) @min-pass-rate(50%)
+          Scenario: Paris
+            Given the agent "plain"
+            When the user says "What's the weather in Paris?"
+            Then the response contains "Sunny"
+        """,
+    )
+    project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--aitest-record=live", "--aitest-json", "r.json")
+    verdict = json.loads((project.pytester.path / "r.json").read_text())["tests"][0]["verdict"]
+    assert (verdict["attempts"], verdict["gate"]) == (4, 0.5)
+
+
+@pytest.mark.script(FLAKY_SCRIPT)
+def test_an_undefined_step_fails_each_attempt_before_any_model_call(project) -> None:
+    project.feature(
+        "weather",
+        """
+        Feature: Weather
+          Scenario: Paris
+            Given the agent "plain"
+            When the user says "What's the weather in Paris?"
+            Then the forecast is printed on paper
+        """,
+    )
+    result = project.run("--aitest-repeat", "3", "--aitest-record=live")
+    result.assert_outcomes(failed=1)
+    assert project.server.requests == []
+
+
+STEPS_THAT_END_THE_SCENARIO = """
+import pytest
+from pytest_bdd import then
+
+
+@then("the run ends")
+def run_ends():
+    pytest.exit("stopped by a step")
+
+
+@then("the scenario is expected to fail")
+def expected_failure():
+    pytest.xfail("known problem")
+
+
+@then("the scenario is skipped")
+def skipped():
+    pytest.skip("not today")
+"""
+
+
+@pytest.mark.script(FLAKY_SCRIPT)
+@pytest.mark.parametrize(
+    ("step", "outcome"),
+    [
+        ("the run ends", {}),
+        ("the scenario is expected to fail", {"xfailed": 1}),
+        ("the scenario is skipped", {"skipped": 1}),
+    ],
+)
+def test_exit_xfail_and_skip_in_a_step_are_not_failed_attempts(project, step: str, outcome: dict) -> None:
+    conftest = project.pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + STEPS_THAT_END_THE_SCENARIO)
+    project.feature(
+        "weather",
+        f"""
+        Feature: Weather
+          Scenario: Paris
+            Given the agent "plain"
+            When the user says "What's the weather in Paris?"
+            Then {step}
+        """,
+    )
+    result = project.run("--aitest-repeat", "3", "--aitest-record=live", "--aitest-json", "results.json")
+    result.assert_outcomes(**outcome)
+    assert len(project.server.requests) == 1  # the first attempt ended the scenario (or the run)
+    if step == "the run ends":
+        result.stdout.fnmatch_lines(["*Exit: stopped by a step*"])
+    else:
+        [test] = _results(project)["tests"]
+        assert [attempt["number"] for attempt in test["attempts"]] == [1]
+
+
+def test_a_gate_reached_exactly_passes_despite_floating_point() -> None:
+    from aitest_bdd.results.schema import Attempt
+    from aitest_bdd.results.verdicts import verdict_of
+
+    attempts = [Attempt(number=n, status="passed" if n <= 14 else "failed") for n in range(1, 26)]
+    assert verdict_of(attempts, 25, 0.56).decision == "passed"  # 0.56 × 25 is 14.000000000000002 in floats
+
+
+@pytest.mark.script(FLAKY_SCRIPT)
+def test_an_empty_spending_limit_is_a_usage_error(project) -> None:
+    project.feature("weather", FLAKY)
+    result = project.run("--aitest-max-cost=")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--aitest-max-cost '' is not an amount in US dollars*"])

@@ -123,3 +123,25 @@ def test_version_1_results_still_load(tmp_path: Path) -> None:
     shown = diff(tmp_path / "old.json", tmp_path / "new.json")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("overall: no change")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"\xff\xfe not text", "not text"),
+        (b'{"schema_version": [2]}', "schema_version is [2], but this aitest-bdd reads schema_version 1 and 2"),
+        (b'{"schema_version": 2, "tests": [{"verdict": {"attempts": 0}}]}', "not aitest-bdd results"),
+    ],
+)
+def test_a_results_file_that_cannot_be_used_is_a_usage_error_not_a_regression(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"schema_version": 2, "tests": [_test("a", 1, 1)]}))
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    shown = diff(good, bad, "--fail-on=regression")
+    assert shown.returncode == 2
+    assert f"aitest-bdd diff: error: {bad}: {reason}" in shown.stderr and "Traceback" not in shown.stderr
+    unwritable = diff(good, good, "--md", tmp_path)
+    assert unwritable.returncode == 2 and "cannot be written" in unwritable.stderr

@@ -199,9 +199,12 @@ def test_a_baseline_that_cannot_be_read_costs_only_its_section(
     baseline = read_baseline(str(baseline_path), new)
     write_html(new, tmp_path / "r.html", baseline)
     write_markdown(new, tmp_path / "r.md", baseline)
-    not_results = "it is not aitest-bdd results: give the --aitest-json file of an earlier run"
-    reason = "No such file or directory" if contents is None else not_results
-    line = f"The baseline {baseline_path} could not be read: {reason}"
+    reasons = {
+        None: "cannot be read: No such file or directory",
+        "not json": "not valid JSON (Expecting value: line 1 column 1 (char 0))",
+        '{"tests": 3}': "not aitest-bdd results: give the --aitest-json file of a run",
+    }
+    line = f"The baseline {baseline_path} was not used: {reasons[contents]}"
     assert line in (tmp_path / "r.html").read_text(encoding="utf-8")
     markdown = (tmp_path / "r.md").read_text(encoding="utf-8")
     assert f"### Changes from the baseline\n\n{cell(line, 400)}\n\n###" in markdown

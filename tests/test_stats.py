@@ -91,19 +91,21 @@ def test_early_stop_rarely_passes_a_scenario_below_the_margin_whatever_the_limit
     """Thousands of simulated scenarios at the margin's lower edge: a pass there is a wrong verdict."""
     rng = random.Random(f"{gate}:{limit}")
     test = SequentialTest(gate=gate, limit=limit)
-    outcomes = [_simulate(test, gate - MARGIN, rng) for _ in range(4000)]
-    assert sum(decision == "pass" for decision, _ in outcomes) / len(outcomes) <= WALD_BOUND
+    outcomes = [_simulate(test, gate - test.margin, rng) for _ in range(4000)]
+    assert sum(decision == "passed" for decision, _ in outcomes) / len(outcomes) <= WALD_BOUND
 
 
 @pytest.mark.parametrize("gate", [0.3, 0.5, 0.8])
 def test_early_stop_rarely_fails_a_scenario_above_the_margin_when_the_limit_leaves_room(gate: float) -> None:
     rng = random.Random(gate)
     test = SequentialTest(gate=gate, limit=400)
-    outcomes = [_simulate(test, gate + MARGIN, rng) for _ in range(4000)]
-    assert sum(decision == "fail" for decision, _ in outcomes) / len(outcomes) <= WALD_BOUND
+    outcomes = [_simulate(test, gate + test.margin, rng) for _ in range(4000)]
+    assert sum(decision == "failed" for decision, _ in outcomes) / len(outcomes) <= WALD_BOUND
 
 
-@pytest.mark.parametrize(("gate", "rate", "right"), [(0.5, 0.95, "pass"), (0.5, 0.05, "fail"), (0.8, 0.4, "fail")])
+@pytest.mark.parametrize(
+    ("gate", "rate", "right"), [(0.5, 0.95, "passed"), (0.5, 0.05, "failed"), (0.8, 0.4, "failed")]
+)
 def test_early_stop_decides_clear_cases_in_fewer_attempts_than_the_limit(gate: float, rate: float, right: str) -> None:
     rng = random.Random(20261201)
     test = SequentialTest(gate=gate, limit=20)
@@ -115,13 +117,22 @@ def test_early_stop_decides_clear_cases_in_fewer_attempts_than_the_limit(gate: f
 def test_early_stop_without_a_gate_stops_at_the_first_failure() -> None:
     test = SequentialTest(gate=1.0, limit=5)
     assert test.decide(3, 3) is None
-    assert test.decide(3, 4) == "fail"
-    assert test.decide(5, 5) == "pass"
+    assert test.decide(3, 4) == "failed"
+    assert test.decide(5, 5) == "passed"
 
 
 def test_early_stop_fails_a_scenario_still_undecided_at_the_limit() -> None:
-    """4 of 5 reaches a gate of 80 %, but five attempts cannot show it: the verdict needs evidence."""
-    test = SequentialTest(gate=0.8, limit=5)
-    assert test.decide(4, 5) == "fail"
-    assert test.decide(2, 2) == "fail"  # three more passes could not show it either
-    assert SequentialTest(gate=0.5, limit=40).decide(8, 8) == "pass"
+    """12 of 14 reaches a gate of 80 %, but 14 attempts cannot show it: the verdict needs evidence."""
+    test = SequentialTest(gate=0.8, limit=14)
+    assert test.decide(12, 14) == "failed"
+    assert test.decide(1, 3) == "failed"  # eleven more passes could not show it either
+    assert SequentialTest(gate=0.5, limit=40).decide(8, 8) == "passed"
+
+
+@pytest.mark.parametrize("gate", [0.05, 0.3, 0.5, 0.8, 0.9, 0.95, 0.99])
+def test_fewest_attempts_to_pass_is_the_first_all_pass_run_that_passes(gate: float) -> None:
+    test = SequentialTest(gate=gate, limit=10_000)
+    fewest = test.fewest_to_pass
+    assert test.decide(fewest, fewest) == "passed"
+    assert test.decide(fewest - 1, fewest - 1) is None
+    assert 0 < test.margin <= MARGIN and gate - test.margin > 0 and gate + test.margin < 1

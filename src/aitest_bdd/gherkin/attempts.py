@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, NoReturn
 
@@ -18,7 +19,7 @@ from ..conversation.pricing import format_usd
 from ..conversation.turns import Conversation
 from ..results.attach import RESULT_KEY
 from ..results.schema import Attempt, TestResult, Verdict
-from ..results.verdicts import verdict_of
+from ..results.verdicts import percent, verdict_of
 from ..run.context import run_context
 from ..run.spending import Spending
 from ..run.test_state import begin_attempt, forget, sessions_of
@@ -47,6 +48,17 @@ class AttemptPlan:
     limit: int = 1
     early_stop: bool = False
     gate: float | None = None
+
+    def __post_init__(self) -> None:
+        fewest = self.sequential_test().fewest_to_pass if self.early_stop else 1
+        if self.limit < fewest:
+            raise PlanError(
+                f"repeat up-to {self.limit} cannot show a pass rate of {percent(self.gate or 1.0)}: early stop needs "
+                f"{fewest} attempts that all pass to decide a pass; write up-to {fewest} or more"
+            )
+
+    def sequential_test(self) -> SequentialTest:
+        return SequentialTest(self.gate or 1.0, self.limit)
 
 
 def parse_repeat(text: str) -> tuple[int, bool]:
@@ -87,20 +99,37 @@ def check_options(config: pytest.Config) -> None:
 
 
 def plan_of(item: pytest.Item) -> AttemptPlan | None:
-    """The attempts a scenario runs, when it runs more than once; None for a single attempt."""
+    """The attempts a scenario runs, when it runs more than once; None for a single attempt.
+
+    A scenario's tag wins over its rule's, a rule's over its feature's, and any tag over the settings.
+    """
     plan = item.config.stash.get(_RUN_PLAN_KEY, AttemptPlan())
-    repeat = item.get_closest_marker(REPEAT_MARK)
-    if (repeat is None and plan.limit == 1) or scenario_of(item) is None:
+    tagged = item.get_closest_marker(REPEAT_MARK) or item.get_closest_marker(GATE_MARK)
+    found = scenario_of(item) if tagged is not None or plan.limit > 1 else None
+    if found is None:
         return None
-    limit, early_stop, gate = plan.limit, plan.early_stop, plan.gate
-    if repeat is not None:
-        limit, early_stop = parse_repeat(str(repeat.args[0]))
-    if (rate := item.get_closest_marker(GATE_MARK)) is not None:
-        gate = parse_rate(str(rate.args[0]))
+    feature, scenario = found
+    levels = [scenario.tags, scenario.rule.tags if scenario.rule else set(), feature.tags]
+    limit, early_stop = plan.limit, plan.early_stop
+    if (repeat := _closest_tag(levels, "repeat")) is not None:
+        limit, early_stop = parse_repeat(repeat)
+    rate = _closest_tag(levels, "min-pass-rate")
+    gate = parse_rate(rate) if rate is not None else plan.gate
     return AttemptPlan(limit, early_stop, gate) if limit > 1 else None
 
 
-def run_attempts(item: pytest.Function) -> bool | None:
+def _closest_tag(levels: list[set[str]], name: str) -> str | None:
+    """The value of the `name(…)` tag on the closest level that has one."""
+    for tags in levels:
+        values = sorted(found["value"] for tag in tags if (found := _TAG.fullmatch(tag)) and found["name"] == name)
+        if len(values) > 1:
+            raise PlanError(f"one scenario, rule or feature has {len(values)} {name} tags: keep one")
+        if values:
+            return values[0]
+    return None
+
+
+def run_attempts(item: pytest.Function) -> Literal[True] | None:
     """Run a scenario's attempts in place of its single run (True); None lets pytest run it once.
 
     A scenario starts no attempt once the run has spent its `--aitest-max-cost`: it is skipped as not run,
@@ -115,35 +144,39 @@ def run_attempts(item: pytest.Function) -> bool | None:
         if spending.limit_usd is not None and scenario_of(item) is not None and spending.reached():
             _not_run(item, f"not run: {_spent(spending)}")
         return None
-    stop = SequentialTest(plan.gate or 1.0, plan.limit) if plan.early_stop else None
-    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-    request: pytest.FixtureRequest = item._request
-    set_up = set(request._fixture_defs)
+    stop = plan.sequential_test() if plan.early_stop else None
     attempts: list[Attempt] = []
     conversations: list[Conversation] = []
     last: TestResult | None = None
     decision = None
-    for number in range(1, plan.limit + 1):
-        if spending.reached():
-            break
-        _tear_down_step_fixtures(request, set_up)
-        begin_attempt(item, number)
-        attempt, last = _attempt(item, arguments, number, last)
-        attempts.append(attempt)
-        spent_now = [session.conversation.model_copy(update={"attempt": number}) for session in sessions_of(item)]
-        spending.add(sum(conversation.spent_usd for conversation in spent_now))
-        conversations += spent_now
-        passed = sum(attempt.status == "passed" for attempt in attempts)
-        if stop is not None and (decision := stop.decide(passed, number)) is not None:
-            break
-    for session in sessions_of(item):
-        session.close()
-    complete = decision is not None or len(attempts) == plan.limit
-    verdict = verdict_of(attempts, plan.limit, plan.gate, _DECIDED[decision]) if complete else None
-    if last is not None:
-        forget(item)
-        update = {"attempts": attempts, "conversations": conversations, "verdict": verdict}
-        item.stash[RESULT_KEY] = last.model_copy(update=update)
+    attempts_ended = False
+    fresh = _fresh_fixtures(item)
+    try:
+        for number in range(1, plan.limit + 1):
+            if spending.reached():
+                break
+            next(fresh)
+            begin_attempt(item, number)
+            attempt, last, ending = _attempt(item, number, last)
+            attempts.append(attempt)
+            ran = [session.conversation.model_copy(update={"attempt": number}) for session in sessions_of(item)]
+            spending.add(sum(conversation.spent_usd for conversation in ran))
+            conversations += ran
+            if ending is not None:
+                attempts_ended = True
+                raise ending  # a skip, an expected failure or the run's end: the scenario's outcome, not an attempt's
+            passed = sum(attempt.status == "passed" for attempt in attempts)
+            if stop is not None and (decision := stop.decide(passed, number)) is not None:
+                break
+    finally:  # also when a step skips the scenario: the attempts so far stay in its result
+        for session in sessions_of(item):
+            session.close()
+        complete = not attempts_ended and (decision is not None or len(attempts) == plan.limit)
+        verdict = verdict_of(attempts, plan.limit, plan.gate, decision) if complete else None
+        if last is not None:
+            forget(item)
+            update = {"attempts": attempts, "conversations": conversations, "verdict": verdict}
+            item.stash[RESULT_KEY] = last.model_copy(update=update)
     if verdict is None and attempts:
         pytest.skip(f"not run in full: {len(attempts)} of {plan.limit} attempts ran; {_spent(spending)}")
     if verdict is None:
@@ -153,30 +186,29 @@ def run_attempts(item: pytest.Function) -> bool | None:
     return True
 
 
-_DECIDED: dict[str | None, Literal["passed", "failed"] | None] = {"pass": "passed", "fail": "failed", None: None}
-
-
 def _attempt(
-    item: pytest.Function, arguments: dict[str, object], number: int, last: TestResult | None
-) -> tuple[Attempt, TestResult | None]:
-    """Run one attempt of the scenario: how it went, and the scenario's result so far."""
+    item: pytest.Function, number: int, last: TestResult | None
+) -> tuple[Attempt, TestResult | None, BaseException | None]:
+    """Run one attempt of the scenario: how it went, the scenario's result so far, and what ends the scenario
+    (a skip, an expected failure, the run's end) if something did."""
+    arguments = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
     started = time.perf_counter()
-    failure: BaseException | None = None
+    failure = ending = None
     try:
         item.obj(**arguments)
-    except pytest.skip.Exception:
-        raise
+    except (pytest.skip.Exception, pytest.exit.Exception, pytest.xfail.Exception) as error:
+        ending = error
     except (Exception, pytest.fail.Exception) as error:
         failure = error
-    result = item.stash.get(RESULT_KEY, last)
+    result = item.stash.get(RESULT_KEY, None)
     attempt = Attempt(
         number=number,
-        status="failed" if failure else "passed",
-        message=failure_text(failure) if failure else None,
+        status="skipped" if ending else "failed" if failure else "passed",
+        message=failure_text(ending or failure) if ending or failure else None,
         duration_ms=(time.perf_counter() - started) * 1000,
         steps=result.steps if result else [],
     )
-    return attempt, result
+    return attempt, result or last, ending
 
 
 def _not_run(item: pytest.Function, reason: str) -> NoReturn:
@@ -191,13 +223,21 @@ def _spent(spending: Spending) -> str:
     return f"the run has spent {format_usd(spending.spent)} of its --aitest-max-cost of {limit}"
 
 
-def _tear_down_step_fixtures(request: pytest.FixtureRequest, set_up: set[str]) -> None:
-    """Tear down the function-scoped fixtures the last attempt's steps asked for (its `aitest_session`, say),
-    so that the next attempt gets them afresh. Those the test had before its first step stay."""
-    for name, fixture in reversed(list(request._fixture_defs.items())):
-        if name not in set_up and fixture.scope == "function":
-            fixture.finish(request)  # type: ignore[arg-type]  # it needs only the request's node
-            del request._fixture_defs[name]
+def _fresh_fixtures(item: pytest.Function) -> Iterator[None]:
+    """Before each attempt, tear down the function-scoped fixtures the last attempt's steps asked for (its
+    `aitest_session`, say), so that the attempt gets them afresh. Those the test had before its first step stay.
+
+    pytest has no public way to set up a test's fixtures again within its call, so this uses the request's
+    own record of its fixtures (as pytest-bdd does to inject step fixtures).
+    """
+    request: pytest.FixtureRequest = item._request
+    set_up = set(request._fixture_defs)
+    while True:
+        for name, fixture in reversed(list(request._fixture_defs.items())):
+            if name not in set_up and fixture.scope == "function":
+                fixture.finish(request)  # type: ignore[arg-type]  # it needs only the request's node
+                del request._fixture_defs[name]
+        yield
 
 
 def _failure(verdict: Verdict, attempts: list[Attempt]) -> str:
@@ -207,6 +247,7 @@ def _failure(verdict: Verdict, attempts: list[Attempt]) -> str:
         step = verdict.step_failures[0]
         where = f"line {step.line}, {step.keyword} {step.text}"
         lines.append(f"where it breaks: {where}: failed in {step.failed} of the {step.ran} attempts that reached it")
-    first = next(attempt for attempt in attempts if attempt.status == "failed")
-    lines.append(f"attempt {first.number}: {first.message}")
+    first = next((attempt for attempt in attempts if attempt.status == "failed"), None)
+    if first is not None:
+        lines.append(f"attempt {first.number}: {first.message}")
     return "\n".join(lines)

@@ -20,7 +20,10 @@ from .attempts import PlanError, plan_of
 
 
 def estimate_lines(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
-    """The line the terminal shows after collection when scenarios are repeated; none otherwise."""
+    """The line the terminal shows after collection when scenarios are repeated; none otherwise (nor when
+    the run only collects or checks)."""
+    if config.option.collectonly or config.option.aitest_dry_run:
+        return []
     planned = []
     for item in items:
         try:
@@ -54,7 +57,7 @@ def estimate_lines(config: pytest.Config, items: list[pytest.Item]) -> list[str]
     if live > unknown:
         text += f"; estimated cost {format_usd(cost)} for {live - unknown} live attempts, from their recordings"
     if unknown:
-        text += f"; {unknown} live attempts have no recording to estimate their cost from"
+        text += f"; {unknown} live attempts cannot be estimated (no recording, or a model without a price)"
     if context.spending.limit_usd is not None:
         text += f"; no attempt starts once the run has spent {format_usd(context.spending.limit_usd)}"
     return [text]

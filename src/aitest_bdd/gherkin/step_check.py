@@ -15,10 +15,10 @@ from pytest_bdd.parser import Feature, Scenario
 from pytest_bdd.scenario import iterparentnodeids, scenario_wrapper_template_registry
 from pytest_bdd.steps import StepFunctionContext, step_function_context_registry
 
-from ..run.test_state import released
 from .guards import fail_undefined_steps
 
-UNDEFINED_KEY = released(pytest.StashKey[list[int]]())
+UNDEFINED_KEY = pytest.StashKey[list[int]]()
+"""Found at collection, so kept until the run ends: each attempt and each rerun of the test needs it."""
 """The lines of a scenario's steps that match no definition."""
 
 

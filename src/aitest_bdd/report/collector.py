@@ -273,7 +273,7 @@ def _summarize_verdicts(terminalreporter, verdicts: dict[str, Verdict]) -> None:
         f"{_count(len(verdicts), 'repeated scenario')}, {_count(attempts, 'attempt')}"
         + (f" ({_count(saved, 'attempt')} saved by early stop)" if saved else "")
         + ": "
-        + ", ".join(f"{labels[label]} {label}" for label in ("stable pass", "flaky", "stable fail") if labels[label])
+        + ", ".join(f"{count} {label}" for label, count in labels.most_common())
     )
     for nodeid, verdict in verdicts.items():
         if verdict.label != "stable pass":

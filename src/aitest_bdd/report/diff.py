@@ -8,8 +8,10 @@ from pathlib import Path
 
 from ..conversation.pricing import format_usd
 from ..results.comparison import SIGNIFICANCE, Comparison, ScenarioChange, compare
+from ..results.reading import UnreadableResults, read_results
 from ..results.verdicts import percent
-from .merge import USAGE_ERROR, MergeError, read_shard
+from ..whole_files import write_file
+from .merge import USAGE_ERROR
 
 REGRESSION = 1
 
@@ -82,12 +84,16 @@ def add_arguments(command: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Compare, print, write the Markdown; 1 on a significant regression with --fail-on=regression."""
     try:
-        comparison = compare(read_shard(args.base), read_shard(args.new))
-    except MergeError as error:
+        comparison = compare(read_results(args.base), read_results(args.new))
+    except UnreadableResults as error:
         print(f"aitest-bdd diff: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     sys.stdout.write(render_text(comparison))
     if args.md is not None:
-        args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(render_markdown(comparison), encoding="utf-8")
+        try:
+            args.md.parent.mkdir(parents=True, exist_ok=True)
+            write_file(args.md, render_markdown(comparison))
+        except OSError as error:
+            print(f"aitest-bdd diff: error: {args.md}: cannot be written: {error.strerror or error}", file=sys.stderr)
+            return USAGE_ERROR
     return REGRESSION if args.fail_on == "regression" and comparison.overall == "regression" else 0

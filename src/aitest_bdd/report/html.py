@@ -389,7 +389,7 @@ class Baseline:
     def verdict(self) -> str:
         """The overall verdict with the McNemar test it rests on, in words."""
         if self.comparison is None:
-            return f"The baseline {self.path} could not be read: {self.problem}"
+            return f"The baseline {self.path} was not used: {self.problem}"
         comparison = self.comparison
         return (
             f"{comparison.overall.capitalize()}: {len(comparison.changes)} scenarios in both runs; "

@@ -6,44 +6,15 @@ Shards are read in order; a test (by nodeid) in a later shard replaces the same 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from ..results.schema import READABLE_SCHEMA_VERSIONS, RunResults, TestResult
+from ..results.reading import UnreadableResults, read_results
+from ..results.schema import RunResults, TestResult
 from ..version import package_version
 from .outputs import write_html, write_json, write_markdown
 
 USAGE_ERROR = 2
-
-
-class MergeError(Exception):
-    """A shard cannot be merged; the message names the file."""
-
-
-def read_shard(path: Path) -> RunResults:
-    """A shard's results, checked for readability, JSON, schema version and shape."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise MergeError(f"{path}: cannot be read: {error.strerror or error}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise MergeError(f"{path}: not valid JSON ({error})") from None
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in READABLE_SCHEMA_VERSIONS:
-        raise MergeError(
-            f"{path}: schema_version is {version!r}, but this aitest-bdd ({package_version()}) reads "
-            f"schema_version {' and '.join(map(str, sorted(READABLE_SCHEMA_VERSIONS)))}; "
-            "merge shards written by the same aitest-bdd version"
-        )
-    try:
-        return RunResults.model_validate(data)
-    except ValidationError as error:
-        raise MergeError(f"{path}: not aitest-bdd results: {error}") from None
 
 
 def merge(shards: list[RunResults]) -> RunResults:
@@ -72,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; 0 on success, 2 when a shard cannot be merged."""
     args = parser().parse_args(argv)
     try:
-        merged = merge([read_shard(path) for path in args.shards])
-    except MergeError as error:
+        merged = merge([read_results(path) for path in args.shards])
+    except UnreadableResults as error:
         print(f"aitest-bdd-merge: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     for path, write in ((args.output, write_json), (args.html, write_html), (args.md, write_markdown)):

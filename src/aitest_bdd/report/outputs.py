@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from ..results.comparison import compare
-from ..results.schema import READABLE_SCHEMA_VERSIONS, RunResults
+from ..results.reading import UnreadableResults, read_results
+from ..results.schema import RunResults
 from ..whole_files import write_file
 
 if TYPE_CHECKING:
@@ -38,17 +37,9 @@ def read_baseline(path: str, results: RunResults) -> Baseline:
     from .html import Baseline  # lazily, like the HTML
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        return Baseline(path, problem=error.strerror or str(error))
-    except UnicodeDecodeError:
-        return Baseline(path, problem="it is not text: give the --aitest-json file of an earlier run")
-    try:
-        base = RunResults.model_validate_json(text)
-    except ValidationError:
-        return Baseline(path, problem="it is not aitest-bdd results: give the --aitest-json file of an earlier run")
-    if base.schema_version not in READABLE_SCHEMA_VERSIONS:
-        return Baseline(path, problem=f"its schema version {base.schema_version} is not one this version reads")
+        base = read_results(Path(path))
+    except UnreadableResults as error:
+        return Baseline(path, problem=error.reason)
     return Baseline(path, comparison=compare(base, results))
 
 

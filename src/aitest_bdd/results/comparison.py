@@ -145,7 +145,9 @@ def _overall(comparison: Comparison) -> Overall:
         return "regression"
     if better:
         return "improvement"
-    moved = any(change.base.rate != change.new.rate for change in comparison.changes)
+    moved = any(
+        change.base.rate != change.new.rate or change.base_status != change.new_status for change in comparison.changes
+    )
     return "not enough evidence" if moved else "no change"
 
 
@@ -170,4 +172,9 @@ def _calls(turns: list, number: int) -> str | None:
 
 
 def _cost(test: TestResult) -> float:
-    return sum(turn.cost_usd or 0.0 for conversation in test.conversations for turn in conversation.turns)
+    """What the test's model and judge calls cost (or would have, when replayed)."""
+    return sum(
+        (turn.cost_usd or 0.0) + sum(judgement.cost_usd or 0.0 for judgement in turn.judgements)
+        for conversation in test.conversations
+        for turn in conversation.turns
+    )

@@ -57,7 +57,7 @@ class StepFailures(BaseModel):
 class Verdict(BaseModel):
     """A scenario's verdict from its attempts, with what it rests on (see docs/statistics.md)."""
 
-    attempts: int
+    attempts: int = Field(ge=1)
     passed: int
     limit: int
     early_stop: bool = False

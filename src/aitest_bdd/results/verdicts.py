@@ -19,7 +19,7 @@ def verdict_of(
     """
     runs, passed = len(attempts), sum(attempt.status == "passed" for attempt in attempts)
     low, high = wilson(passed, runs)
-    reached = passed >= (gate if gate is not None else 1.0) * runs
+    reached = passed >= (gate if gate is not None else 1.0) * runs - 1e-9  # 14/25 reaches 56 % (0.56 × 25 > 14)
     decision = stopped or ("passed" if reached else "failed")
     verdict = Verdict(
         attempts=runs,
@@ -40,8 +40,11 @@ def verdict_of(
 
 
 def percent(rate: float) -> str:
-    """A rate as a whole percentage, `80 %`."""
-    return f"{round(rate * 100)} %"
+    """A rate as a whole percentage, `80 %`; only 0 and 1 show as 0 % and 100 %."""
+    shown = round(rate * 100)
+    if 0 < rate < 1:
+        shown = min(max(shown, 1), 99)
+    return f"{shown} %"
 
 
 def _summary(verdict: Verdict) -> str:

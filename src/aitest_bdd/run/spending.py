@@ -26,14 +26,18 @@ class Spending:
     @classmethod
     def start(cls, config: pytest.Config) -> Spending:
         """The limit from `--aitest-max-cost` (or the ini), with a ledger shared by the run's processes."""
-        text = config.getoption("aitest_max_cost") or config.getini("aitest_max_cost")
-        if not text:
+        text = config.getoption("aitest_max_cost")
+        if text is None:
+            text = config.getini("aitest_max_cost") or None
+        if text is None:
             return cls()
         found = _AMOUNT.fullmatch(text.strip())
-        if found is None or float(found[1]) <= 0:
+        if found is None:
             raise pytest.UsageError(
                 f"--aitest-max-cost {text!r} is not an amount in US dollars: write one such as 5 or 0.50"
             )
+        if float(found[1]) <= 0:
+            raise pytest.UsageError(f"--aitest-max-cost {text!r} would run nothing: give an amount above $0")
         worker = getattr(config, "workerinput", {})
         if LEDGER_INPUT in worker:
             return cls(float(found[1]), Path(worker[LEDGER_INPUT]))
@@ -45,14 +49,15 @@ class Spending:
         """Note what an attempt spent; one short line, appended whole, so that processes do not mix their writes."""
         if self.ledger is not None and usd > 0:
             with self.ledger.open("a", encoding="ascii") as ledger:
-                ledger.write(f"{usd!r}\n")
+                ledger.write(f"{usd:.12f}\n")
 
     @property
     def spent(self) -> float:
         """What the run's scenarios have spent so far."""
         if self.ledger is None:
             return 0.0
-        return sum(float(amount) for amount in self.ledger.read_text(encoding="ascii").split())
+        lines = self.ledger.read_text(encoding="ascii").splitlines(keepends=True)
+        return sum(float(line) for line in lines if line.endswith("\n"))  # a line being written is not counted yet
 
     def reached(self) -> bool:
         """Whether no new attempt may start."""

@@ -64,7 +64,7 @@ def recording_name(item: pytest.Item, attempt: int | None = None) -> str:
     """The name of the test's recording: the test's name, and for attempts after the first, the attempt's number
     (by default, the attempt that runs now)."""
     number = attempt or item.stash.get(ATTEMPT_KEY, 1)
-    return item.name if number == 1 else f"{item.name} attempt {number}"
+    return item.name if number == 1 else f"{item.name}@attempt-{number}"  # no test's own name holds an "@"
 
 
 def shared_servers(item: pytest.Item, pool: ServerPool) -> Callable[[MCPServer], ToolServer]:
