@@ -120,7 +120,7 @@ def test_a_bad_repeat_tag_fails_only_its_scenario(project) -> None:
     )
     result = project.run("--aitest-record=live")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*repeat 'many' is not a number of attempts: write a whole number such as 5*"])
+    result.stdout.fnmatch_lines(["*@repeat(many) is not a number of attempts: write a whole number such as 5*"])
 
 
 @pytest.mark.script(FLAKY_SCRIPT)
@@ -128,7 +128,7 @@ def test_a_bad_repeat_option_is_a_usage_error(project) -> None:
     project.feature("weather", FLAKY)
     result = project.run("--aitest-min-pass-rate", "150%")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*min-pass-rate '150%' is not a pass rate: write a share such as 80% or 0.8*"])
+    result.stderr.fnmatch_lines(["*--aitest-min-pass-rate '150%' is not a pass rate: write a share such as 80%*"])
 
 
 @pytest.mark.script(FLAKY_SCRIPT)
@@ -261,9 +261,17 @@ def test_the_spending_limit_stops_new_attempts_and_passes_nothing_on_fewer(proje
     )
     limit = 2.5 * per_attempt  # the third attempt of the first scenario would pass it
     result = project.run(
-        "--aitest-repeat", "5", "--aitest-max-cost", f"{limit}", "--aitest-record=live", "--aitest-json", "results.json"
+        "--aitest-repeat",
+        "5",
+        "--aitest-max-cost",
+        f"{limit}",
+        "--aitest-record=live",
+        "--aitest-json",
+        "results.json",
+        "-rs",
     )
     result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] weather.feature:2: not run in full: 3 of 5 attempts ran*"])
     result.stdout.fnmatch_lines(["repeats: 2 scenarios, up to 10 attempts, 10 of them live; 10 live attempts cannot *"])
     tests = {test["name"]: test for test in _results(project)["tests"]}
     assert tests["Paris"]["status"] == "skipped" and len(tests["Paris"]["attempts"]) == 3
@@ -302,7 +310,7 @@ def test_the_run_says_what_repeats_may_cost_before_the_first_attempt(project) ->
     result.stdout.fnmatch_lines(
         [
             "collected 2 items",
-            "repeats: 2 scenarios, up to 6 attempts, 6 of them live; estimated cost $* for 6 live attempts, from their"
+            "repeats: 2 scenarios, up to 6 attempts, 6 of them live; estimated cost $* for 6 live attempts, from"
             " recordings; no attempt starts once the run has spent $1,000.00",
         ]
     )
@@ -321,7 +329,10 @@ def test_a_run_compares_itself_with_its_baseline_and_survives_a_missing_one(proj
     assert "Changes from the baseline" in summary and "no change" in summary.lower()
     missing = project.run("--aitest-record=live", "--aitest-baseline", "missing.json", *outputs)
     missing.assert_outcomes(passed=2)
-    assert len([line for line in missing.stdout.lines if "aitest baseline: missing.json not read" in line]) == 1
+    notes = [line for line in missing.stdout.lines if line.startswith("aitest baseline: missing.json not used: cannot")]
+    assert len(notes) == 1
+    unshown = project.run("--aitest-record=live", "--aitest-baseline", "base.json")
+    unshown.stdout.fnmatch_lines(["aitest baseline: base.json is compared in --aitest-report and --aitest-md, and *"])
     for output in ("report.html", "summary.md"):
         assert "was not used: cannot be read: No such file or directory" in (project.pytester.path / output).read_text()
 

@@ -52,7 +52,8 @@ def test_diff_of_two_runs(project, broken: int, overall: str, status: int) -> No
     new = run_on(project, port, broken, "new.json")
     shown = diff(base, new, "--fail-on=regression", "--md", project.pytester.path / "diff.md")
     assert shown.returncode == status, shown.stderr
-    assert f"overall: {overall} (20 scenarios in both runs; {broken} passed only before, 0 only now" in shown.stdout
+    evidence = f"20 ran once in both runs: {broken} passed only before, 0 only now (exact McNemar p = "
+    assert f"overall: {overall} (20 scenarios in both runs; {evidence}" in shown.stdout
     assert "weather.feature::test_city1: passed → failed" in shown.stdout
     markdown = (project.pytester.path / "diff.md").read_text()
     assert f"- overall: {overall}" in markdown and "| `weather.feature::test_city1` | passed | failed |" in markdown
@@ -106,6 +107,10 @@ def test_repeated_scenarios_are_compared_with_fishers_exact_test_and_holms_corre
         holm[name] = running
     assert {change.nodeid: change.p_value for change in comparison.changes} == pytest.approx(holm)
     assert comparison.overall == "regression"
+    assert comparison.evidence == (
+        "3 repeated: 1 significantly worse, 0 significantly better (Fisher's exact test, Holm's correction); "
+        "significant below p = 0.05"
+    )
     assert "Fisher p = " in render_markdown(comparison)
 
 

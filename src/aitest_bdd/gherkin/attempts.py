@@ -61,20 +61,22 @@ class AttemptPlan:
         return SequentialTest(self.gate or 1.0, self.limit)
 
 
-def parse_repeat(text: str) -> tuple[int, bool]:
-    """`5` → (5, False); `up-to 20`, `up-to-20` → (20, True)."""
+def parse_repeat(text: str, given: str) -> tuple[int, bool]:
+    """`5` → (5, False); `up-to 20`, `up-to-20` → (20, True). `given` says where the text came from."""
     found = _REPEAT.fullmatch(text.strip().lower())
     if found is None or int(found["limit"]) < 1:
-        raise PlanError(f"repeat {text!r} is not a number of attempts: write a whole number such as 5, or up-to 20")
+        raise PlanError(f"{given} is not a number of attempts: write a whole number such as 5, or up-to 20")
     return int(found["limit"]), found["up_to"] is not None
 
 
-def parse_rate(text: str) -> float:
-    """`80%` or `0.8` → 0.8: a pass rate above 0 and at most 100 %."""
+def parse_rate(text: str, given: str) -> float:
+    """`80%` or `0.8` → 0.8: a pass rate above 0 and at most 100 %. `given` says where the text came from."""
     found = _RATE.fullmatch(text.strip())
     rate = float(found["number"]) / (100 if found["percent"] else 1) if found else -1.0
+    if rate == 0:
+        raise PlanError(f"{given} would pass any scenario: write a share above 0, such as 80% or 0.8")
     if not 0 < rate <= 1:
-        raise PlanError(f"min-pass-rate {text!r} is not a pass rate: write a share such as 80% or 0.8")
+        raise PlanError(f"{given} is not a pass rate: write a share such as 80% or 0.8")
     return rate
 
 
@@ -89,11 +91,10 @@ def tag_mark(tag: str) -> pytest.MarkDecorator | None:
 
 def check_options(config: pytest.Config) -> None:
     """Read the run's repeat count and pass rate; refuse ones that cannot be used."""
-    repeat = config.getoption("aitest_repeat") or config.getini("aitest_repeat") or "1"
-    rate = config.getoption("aitest_min_pass_rate") or config.getini("aitest_min_pass_rate")
     try:
-        limit, early_stop = parse_repeat(repeat)
-        config.stash[_RUN_PLAN_KEY] = AttemptPlan(limit, early_stop, parse_rate(rate) if rate else None)
+        limit, early_stop = parse_repeat(*_setting(config, "aitest_repeat", "1"))
+        rate = _setting(config, "aitest_min_pass_rate", "")
+        config.stash[_RUN_PLAN_KEY] = AttemptPlan(limit, early_stop, parse_rate(*rate) if rate[0] else None)
     except PlanError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -112,10 +113,18 @@ def plan_of(item: pytest.Item) -> AttemptPlan | None:
     levels = [scenario.tags, scenario.rule.tags if scenario.rule else set(), feature.tags]
     limit, early_stop = plan.limit, plan.early_stop
     if (repeat := _closest_tag(levels, "repeat")) is not None:
-        limit, early_stop = parse_repeat(repeat)
+        limit, early_stop = parse_repeat(repeat, f"@repeat({repeat})")
     rate = _closest_tag(levels, "min-pass-rate")
-    gate = parse_rate(rate) if rate is not None else plan.gate
+    gate = parse_rate(rate, f"@min-pass-rate({rate})") if rate is not None else plan.gate
     return AttemptPlan(limit, early_stop, gate) if limit > 1 else None
+
+
+def _setting(config: pytest.Config, name: str, default: str) -> tuple[str, str]:
+    """A setting's text, and how it was given, for messages: `--aitest-repeat '0'` or `aitest_repeat = 0`."""
+    if (option := config.getoption(name)) is not None:
+        return option, f"--{name.replace('_', '-')} {option!r}"
+    ini = config.getini(name) or default
+    return ini, f"{name} = {ini}"
 
 
 def _closest_tag(levels: list[set[str]], name: str) -> str | None:
@@ -136,10 +145,13 @@ def run_attempts(item: pytest.Function) -> Literal[True] | None:
     or, after some of its attempts, as not run in full (it is never passed on fewer attempts than asked).
     """
     spending = run_context(item.config).spending
+    problem = None
     try:
         plan = plan_of(item)
     except PlanError as error:
-        pytest.fail(str(error), pytrace=False)
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)  # outside the handler: one message, not a chain of two
     if plan is None:
         if spending.limit_usd is not None and scenario_of(item) is not None and spending.reached():
             _not_run(item, f"not run: {_spent(spending)}")
@@ -178,7 +190,7 @@ def run_attempts(item: pytest.Function) -> Literal[True] | None:
             update = {"attempts": attempts, "conversations": conversations, "verdict": verdict}
             item.stash[RESULT_KEY] = last.model_copy(update=update)
     if verdict is None and attempts:
-        pytest.skip(f"not run in full: {len(attempts)} of {plan.limit} attempts ran; {_spent(spending)}")
+        _skip(f"not run in full: {len(attempts)} of {plan.limit} attempts ran; {_spent(spending)}")
     if verdict is None:
         _not_run(item, f"not run: no attempt ran; {_spent(spending)}")
     if verdict.decision == "failed":
@@ -215,7 +227,12 @@ def _not_run(item: pytest.Function, reason: str) -> NoReturn:
     """Skip a scenario that starts no attempt, with a result of its own: the reports list it as not run."""
     feature, scenario = scenario_of(item) or (None, None)
     start_scenario(item._request, feature, scenario)
-    pytest.skip(reason)
+    _skip(reason)
+
+
+def _skip(reason: str) -> NoReturn:
+    """Skip the scenario, reported at its own place (not at this module's line)."""
+    raise pytest.skip.Exception(reason, _use_item_location=True)
 
 
 def _spent(spending: Spending) -> str:
@@ -243,8 +260,7 @@ def _fresh_fixtures(item: pytest.Function) -> Iterator[None]:
 def _failure(verdict: Verdict, attempts: list[Attempt]) -> str:
     """The verdict, where the scenario breaks most often, and the first failed attempt's message."""
     lines = [verdict.summary]
-    if verdict.step_failures:
-        step = verdict.step_failures[0]
+    for step in verdict.step_failures:
         where = f"line {step.line}, {step.keyword} {step.text}"
         lines.append(f"where it breaks: {where}: failed in {step.failed} of the {step.ran} attempts that reached it")
     first = next((attempt for attempt in attempts if attempt.status == "failed"), None)

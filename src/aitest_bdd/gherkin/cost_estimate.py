@@ -55,7 +55,7 @@ def estimate_lines(config: pytest.Config, items: list[pytest.Item]) -> list[str]
     scenarios = f"{len(planned)} scenario" + ("s" if len(planned) != 1 else "")
     text = f"repeats: {scenarios}, up to {attempts} attempts, {live} of them live"
     if live > unknown:
-        text += f"; estimated cost {format_usd(cost)} for {live - unknown} live attempts, from their recordings"
+        text += f"; estimated cost {format_usd(cost)} for {live - unknown} live attempts, from recordings"
     if unknown:
         text += f"; {unknown} live attempts cannot be estimated (no recording, or a model without a price)"
     if context.spending.limit_usd is not None:

@@ -18,6 +18,7 @@ import pytest
 from ..conversation.pricing import format_usd
 from ..conversation.turns import Conversation, is_scripted
 from ..results.attach import REPORT_ATTRIBUTE
+from ..results.reading import UnreadableResults, read_results
 from ..results.schema import RunResults, TestResult, Verdict
 from ..version import package_version
 from ..whole_files import UnwritablePath, prepare_path
@@ -128,7 +129,7 @@ class ResultsCollector:
         self._sessions: dict[str, tuple[str, int]] = {}
         self._unwritten: dict[str, str] = {}
         self._verdicts: dict[str, Verdict] = {}
-        self._baseline_problem: str | None = None
+        self._baseline_note: str | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
@@ -140,6 +141,24 @@ class ResultsCollector:
                 prepare_path(Path(target))
             except UnwritablePath as error:
                 raise pytest.UsageError(f"{option} {target}: {error}") from None
+        self._baseline_note = self._check_baseline()
+
+    def _check_baseline(self) -> str | None:
+        """What the terminal says about `--aitest-baseline` when it cannot be used: it never costs the run."""
+        asked = self._baseline_path()
+        if asked is None:
+            return None
+        if not {"report", "md"} & set(self.targets):
+            return f"aitest baseline: {asked} is compared in --aitest-report and --aitest-md, and neither was asked for"
+        try:
+            read_results(Path(asked))
+        except UnreadableResults as error:
+            return f"aitest baseline: {asked} not used: {error.reason}"
+        return None
+
+    def _baseline_path(self) -> str | None:
+        asked = self.config.getoption("aitest_baseline") or self.config.getini("aitest_baseline")
+        return os.path.expanduser(asked) if asked else None
 
     def _output_paths(self) -> Iterator[tuple[str, str]]:
         """Each output's path after how it was asked for, pytest's JUnit XML and pytest-bdd's Cucumber JSON too."""
@@ -201,11 +220,8 @@ class ResultsCollector:
         except Exception as error:  # a result that does not load must not cost the summary and the exit status
             self._unwritten = {name: f"the results could not be read: {error}" for name in targets}
         else:
-            baseline = None
-            if asked := self.config.getoption("aitest_baseline") or self.config.getini("aitest_baseline"):
-                baseline = read_baseline(os.path.expanduser(asked), results)
-                if baseline.problem:
-                    self._baseline_problem = f"aitest baseline: {asked} not read: {baseline.problem}"
+            asked = self._baseline_path()
+            baseline = read_baseline(asked, results) if asked else None
             for name, target in targets.items():
                 try:
                     OUTPUTS[name].write(results, Path(target), baseline)
@@ -224,7 +240,7 @@ class ResultsCollector:
         return total
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self._tallies and not self._unwritten:
+        if not self._tallies and not self._unwritten and not self._baseline_note:
             return
         terminalreporter.write_sep("-", "aitest-bdd")
         if self._tallies:
@@ -234,8 +250,8 @@ class ResultsCollector:
                 terminalreporter.write_line(f"aitest {name}: {target} not written: {self._unwritten[name]}", red=True)
             elif self._tallies:
                 terminalreporter.write_line(f"aitest {name}: {target}")
-        if self._baseline_problem:
-            terminalreporter.write_line(self._baseline_problem, yellow=True)
+        if self._baseline_note:
+            terminalreporter.write_line(self._baseline_note, yellow=True)
 
     def _summarize_tests(self, terminalreporter) -> None:
         total = self.total()

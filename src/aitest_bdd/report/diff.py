@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..conversation.pricing import format_usd
-from ..results.comparison import SIGNIFICANCE, Comparison, ScenarioChange, compare
+from ..results.comparison import Comparison, ScenarioChange, compare
 from ..results.reading import UnreadableResults, read_results
 from ..results.verdicts import percent
 from ..whole_files import write_file
@@ -19,9 +19,7 @@ REGRESSION = 1
 def summary_lines(comparison: Comparison) -> list[str]:
     """The comparison in plain lines, the most important first."""
     lines = [
-        f"overall: {comparison.overall} ({len(comparison.changes)} scenarios in both runs; "
-        f"{comparison.base_only_passed} passed only before, {comparison.new_only_passed} only now: "
-        f"exact McNemar p = {comparison.mcnemar_p:.3g}; significant below {SIGNIFICANCE})",
+        f"overall: {comparison.overall} ({len(comparison.changes)} scenarios in both runs; {comparison.evidence})",
         f"tokens {comparison.tokens:+,}, cost {_signed_usd(comparison.cost_usd)}, "
         f"time {comparison.duration_ms / 1000:+.1f} s",
     ]

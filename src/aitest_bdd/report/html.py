@@ -387,15 +387,12 @@ class Baseline:
 
     @property
     def verdict(self) -> str:
-        """The overall verdict with the McNemar test it rests on, in words."""
+        """The overall verdict and the tests it rests on, in words."""
         if self.comparison is None:
             return f"The baseline {self.path} was not used: {self.problem}"
         comparison = self.comparison
-        return (
-            f"{comparison.overall.capitalize()}: {len(comparison.changes)} scenarios in both runs; "
-            f"{comparison.base_only_passed} passed only in the baseline, {comparison.new_only_passed} only now "
-            f"(exact McNemar p = {comparison.mcnemar_p:.3g})"
-        )
+        overall = comparison.overall.capitalize()
+        return f"{overall}: {len(comparison.changes)} scenarios in both runs; {comparison.evidence}"
 
 
 def outcome_text(status: str, outcome: Outcome) -> str:

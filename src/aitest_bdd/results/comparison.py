@@ -67,6 +67,8 @@ class Comparison:
     changes: list[ScenarioChange]
     only_in_base: list[str]
     only_in_new: list[str]
+    paired: int = 0
+    """Scenarios that ran once in both runs: they are compared together, with the McNemar test."""
     base_only_passed: int = 0
     new_only_passed: int = 0
     mcnemar_p: float = 1.0
@@ -74,6 +76,25 @@ class Comparison:
     tokens: int = 0
     cost_usd: float = 0.0
     duration_ms: float = 0.0
+
+    @property
+    def evidence(self) -> str:
+        """What the overall verdict rests on, in words."""
+        parts = []
+        if self.paired:
+            parts.append(
+                f"{self.paired} ran once in both runs: {self.base_only_passed} passed only before, "
+                f"{self.new_only_passed} only now (exact McNemar p = {self.mcnemar_p:.3g})"
+            )
+        repeated = [change for change in self.changes if change.p_value is not None]
+        if repeated:
+            worse = sum(change.significant and change.new.rate < change.base.rate for change in repeated)
+            better = sum(change.significant and change.new.rate > change.base.rate for change in repeated)
+            parts.append(
+                f"{len(repeated)} repeated: {worse} significantly worse, {better} significantly better "
+                "(Fisher's exact test, Holm's correction)"
+            )
+        return "; ".join([*parts, f"significant below p = {SIGNIFICANCE}"])
 
     @property
     def changed(self) -> list[ScenarioChange]:
@@ -96,6 +117,7 @@ def compare(base: RunResults, new: RunResults) -> Comparison:
         only_in_new=[nodeid for nodeid in new_tests if nodeid not in base_tests],
     )
     single = [change for change in changes if change.base.attempts == change.new.attempts == 1]
+    comparison.paired = len(single)
     comparison.base_only_passed = sum(change.base.passed > change.new.passed for change in single)
     comparison.new_only_passed = sum(change.new.passed > change.base.passed for change in single)
     comparison.mcnemar_p = mcnemar_exact(comparison.base_only_passed, comparison.new_only_passed)

@@ -18,7 +18,7 @@ def verdict_of(
     `stopped` is the decision of an early stop, which weighs the evidence instead of comparing the rate.
     """
     runs, passed = len(attempts), sum(attempt.status == "passed" for attempt in attempts)
-    low, high = wilson(passed, runs)
+    low, high = (round(bound, 12) for bound in wilson(passed, runs))  # 0, not 2.8e-17, for none passed
     reached = passed >= (gate if gate is not None else 1.0) * runs - 1e-9  # 14/25 reaches 56 % (0.56 × 25 > 14)
     decision = stopped or ("passed" if reached else "failed")
     verdict = Verdict(

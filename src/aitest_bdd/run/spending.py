@@ -26,18 +26,16 @@ class Spending:
     @classmethod
     def start(cls, config: pytest.Config) -> Spending:
         """The limit from `--aitest-max-cost` (or the ini), with a ledger shared by the run's processes."""
-        text = config.getoption("aitest_max_cost")
+        text, given = config.getoption("aitest_max_cost"), "--aitest-max-cost"
         if text is None:
-            text = config.getini("aitest_max_cost") or None
+            text, given = config.getini("aitest_max_cost") or None, "aitest_max_cost ="
         if text is None:
             return cls()
         found = _AMOUNT.fullmatch(text.strip())
         if found is None:
-            raise pytest.UsageError(
-                f"--aitest-max-cost {text!r} is not an amount in US dollars: write one such as 5 or 0.50"
-            )
+            raise pytest.UsageError(f"{given} {text!r} is not an amount in US dollars: write one such as 5 or 0.50")
         if float(found[1]) <= 0:
-            raise pytest.UsageError(f"--aitest-max-cost {text!r} would run nothing: give an amount above $0")
+            raise pytest.UsageError(f"{given} {text!r} would run nothing: give an amount above $0")
         worker = getattr(config, "workerinput", {})
         if LEDGER_INPUT in worker:
             return cls(float(found[1]), Path(worker[LEDGER_INPUT]))
