@@ -16,14 +16,17 @@ Variants:
 Then `no-mcp/0ms` runs the no-mcp variant on a model with no latency: the cost of pytest, xdist workers
 and the plugin alone at each -n (skip it with --no-floor).
 
-For every run it prints the wall time, the speed-up over -n 0, and the CPU seconds used by pytest, its
-workers and their MCP servers (with 2 cores, CPU seconds / 2 is a floor on the wall time).
+The runs are interleaved: each round runs every variant at every -n once, so a change in the machine's load
+falls on all of them alike. For every variant and -n it prints the median wall time with its min–max over
+the rounds, the median speed-up over -n 0 (each round's -n k against the same round's -n 0) with its
+min–max, and the median CPU seconds used by pytest, its workers and their MCP servers (with 2 cores, CPU
+seconds / 2 is a floor on the wall time).
 
 With PYTHONDONTWRITEBYTECODE=1 (set on some CI machines and in many container images), pytest cannot cache
 the assertion rewriting of plugin modules, so every process (each xdist worker) redoes it. `--write-bytecode`
 runs pytest without that setting, after a warm-up run that writes the caches.
 
-Run: `python benchmarks/xdist_scaling.py [--scenarios 64] [--latency-ms 200] [--workers 0 4 8]`.
+Run: `python benchmarks/xdist_scaling.py [--scenarios 64] [--latency-ms 200] [--workers 0 4 8] [--rounds 3]`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -81,6 +85,7 @@ class Run:
     wall: float
     cpu: float
     summary: str
+    round: int = 0
 
 
 def feature_text(agent: str, scenarios: int) -> str:
@@ -121,24 +126,35 @@ def run_pytest(root: Path, env: dict[str, str], variant: str, workers: int) -> R
     return Run(variant, workers, wall, cpu, lines[-1].strip("= ") if lines else f"exit {done.returncode}")
 
 
-def run_variant(root: Path, env: dict[str, str], variant: str, workers: int, suffix: str = "") -> Run:
+def run_variant(
+    root: Path, env: dict[str, str], variant: str, workers: int, suffix: str = "", number: int = 0
+) -> Run:
     """`run_pytest`, with a progress line; `suffix` marks the variant's label (e.g. a zero-latency model)."""
     run = run_pytest(root, env, variant, workers)
     run.variant += suffix
+    run.round = number
     print(f"  done: {variant} -n {workers}: {run.wall:.1f} s ({run.summary})", flush=True)
     return run
 
 
+def spread(values: list[float], digits: int = 1) -> str:
+    """`median (min–max)` of `values`."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
 def print_runs(runs: list[Run], model_seconds: float) -> None:
-    """Wall time, speed-up over the variant's -n 0 run, and CPU use per run."""
-    print(f"{'variant':<12}{'-n':>4}{'wall s':>9}{'speed-up':>10}{'ideal s':>9}{'CPU s':>8}  result")
+    """Per variant and -n over the rounds: wall time, speed-up over the same round's -n 0 run, CPU use."""
+    print(f"{'variant':<12}{'-n':>4}  {'wall s':<18}{'speed-up':<20}{'ideal s':>8}  {'CPU s':<18}  last result")
+    groups: dict[tuple[str, int], list[Run]] = {}
     for run in runs:
-        serial = next((r.wall for r in runs if r.variant == run.variant and r.workers == 0), run.wall)
-        ideal = 0.0 if run.variant.endswith("/0ms") else model_seconds / max(run.workers, 1)
-        print(
-            f"{run.variant:<12}{run.workers:>4}{run.wall:9.1f}{serial / run.wall:9.2f}x{ideal:9.1f}{run.cpu:8.1f}"
-            f"  {run.summary}"
-        )
+        groups.setdefault((run.variant, run.workers), []).append(run)
+    for (variant, workers), group in groups.items():
+        serial = {run.round: run.wall for run in groups.get((variant, 0), [])}
+        ratios = [serial[run.round] / run.wall for run in group if run.round in serial]
+        ideal = 0.0 if variant.endswith("/0ms") else model_seconds / max(workers, 1)
+        speed_up = spread(ratios, 2) + "x" if ratios else "-"
+        walls, cpus = spread([run.wall for run in group]), spread([run.cpu for run in group])
+        print(f"{variant:<12}{workers:>4}  {walls:<18}{speed_up:<20}{ideal:8.1f}  {cpus:<18}  {group[-1].summary}")
 
 
 def main() -> None:
@@ -149,6 +165,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["mcp", "no-mcp", "mcp-run"], choices=VARIANTS)
     parser.add_argument("--no-floor", dest="floor", action="store_false", help="skip the zero-latency no-mcp runs")
     parser.add_argument("--write-bytecode", action="store_true", help="run pytest without PYTHONDONTWRITEBYTECODE")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds: each runs every variant at every -n")
     args = parser.parse_args()
     print(f"machine: {machine()}; PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}")
     replies = args.scenarios * len(BANKING_TURNS) * 2
@@ -169,9 +186,13 @@ def main() -> None:
             env["PYTHONDONTWRITEBYTECODE"] = floor_env["PYTHONDONTWRITEBYTECODE"] = ""
             print("with bytecode caches (PYTHONDONTWRITEBYTECODE unset); warm-up run:", flush=True)
             run_variant(Path(tmp), floor_env, args.variants[0], 0, "/warm-up")
-        runs = [run_variant(Path(tmp), env, variant, workers) for variant in args.variants for workers in args.workers]
-        if args.floor:
-            runs += [run_variant(Path(tmp), floor_env, "no-mcp", workers, "/0ms") for workers in args.workers]
+        runs = []
+        for number in range(args.rounds):
+            print(f"round {number + 1} of {args.rounds}", flush=True)
+            for variant in args.variants:
+                runs += [run_variant(Path(tmp), env, variant, workers, number=number) for workers in args.workers]
+            if args.floor:
+                runs += [run_variant(Path(tmp), floor_env, "no-mcp", w, "/0ms", number) for w in args.workers]
     print_runs(runs, model_seconds)
     print(f"load after: {machine().rsplit('load ', 1)[1]}")
 

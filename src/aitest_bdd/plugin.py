@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 from . import python_api
-from .gherkin import attempts, binding, cost_estimate, dry_run, guards, locations, step_check, step_listing, step_log
+from .gherkin import (
+    attempts,
+    binding,
+    cost_estimate,
+    dry_run,
+    guards,
+    locations,
+    step_check,
+    step_listing,
+    step_log,
+    step_lookup,
+)
 from .gherkin.collection import FeatureFile
 from .gherkin.steps import STEP_MODULES
 from .recording.cassette import RecordMode
@@ -142,6 +153,7 @@ def pytest_configure(config: pytest.Config) -> None:
     RunContext.start(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
     interrupt_on_sigterm(config)
+    step_lookup.install(config)
 
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
@@ -158,6 +170,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         close_run(config)
     finally:
         restore_sigterm(config)
+        step_lookup.uninstall(config)
 
 
 # Collection

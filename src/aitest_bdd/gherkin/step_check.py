@@ -35,10 +35,12 @@ def scenario_of(item: pytest.Item) -> tuple[Feature, Scenario] | None:
 
 
 class StepDefinitions:
-    """The step definitions visible to each node, looked up once per node that holds tests."""
+    """The step definitions visible to each node, looked up once per node that holds tests, and the one each
+    step text of a node's tests runs, found once per node, step type and text."""
 
     def __init__(self) -> None:
         self._visible: dict[str, list[StepFunctionContext]] = {}
+        self._chosen: dict[tuple[str, str, str], StepFunctionContext | None] = {}
 
     def visible_to(self, node: pytest.Item | pytest.Collector | pytest.Session) -> list[StepFunctionContext]:
         """The step definitions `node` sees, the most specific last (the one pytest-bdd would use)."""
@@ -57,12 +59,15 @@ class StepDefinitions:
     def definition(self, item: pytest.Item, step) -> StepFunctionContext | None:
         """The definition pytest-bdd would run for `step` in `item`, or None."""
         node = item.parent if item.parent is not None else item
-        matching = [
-            context
-            for context in self.visible_to(node)
-            if context.type in (None, step.type) and context.parser.is_matching(step.name)
-        ]
-        return matching[-1] if matching else None
+        key = (node.nodeid, step.type, step.name)
+        if key not in self._chosen:
+            matching = [
+                context
+                for context in self.visible_to(node)
+                if context.type in (None, step.type) and context.parser.is_matching(step.name)
+            ]
+            self._chosen[key] = matching[-1] if matching else None
+        return self._chosen[key]
 
 
 def step_definitions(config: pytest.Config) -> StepDefinitions:
