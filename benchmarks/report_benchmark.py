@@ -1,6 +1,8 @@
 """Time the HTML report on a large run: 5,000 scenarios x 5 turns, 2 tool calls per turn.
 
-Run: `python benchmarks/report_benchmark.py [--tests N] [--turns N] [--out DIR]`. Not a test.
+Run: `python benchmarks/report_benchmark.py [--tests N] [--turns N] [--out DIR] [--chromium PATH]`. Not a test.
+With `--chromium`, it also times each interaction of the page (the longest frame it blocks); with
+`--pages A.html B.html`, it only times those reports, interleaved, e.g. two builds of the same run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aitest_bdd.conversation.turns import Conversation, ModelCall, ToolCall, Turn, Usage
 from aitest_bdd.report.html import render_html
@@ -161,24 +163,89 @@ def timed(label: str, action: Callable[[], T], repeat: int) -> T:
     return value
 
 
-def open_in_browser(path: Path, chromium: str) -> None:
-    """Print how long headless Chromium takes to show the report's list (needs Playwright)."""
+# Watches long animation frames (a task and the style, layout and paint it causes, when over 50 ms).
+WATCH_FRAMES = """() => {
+  window.__frames = [];
+  new PerformanceObserver((list) => window.__frames.push(...list.getEntries().map((e) => [e.startTime, e.duration])))
+    .observe({ type: "long-animation-frame" });
+}"""
+# Resolves once `quiet` ms pass with no long frame (or after `limit` ms): the interaction's work is over.
+SETTLE = """([quiet, limit]) => new Promise((done) => {
+  const began = performance.now();
+  const check = () => {
+    const last = window.__frames.reduce((end, [start, duration]) => Math.max(end, start + duration), began);
+    if (performance.now() - last >= quiet || performance.now() - began > limit) done();
+    else setTimeout(check, 50);
+  };
+  requestAnimationFrame(() => setTimeout(check, 50));
+})"""
+INTERACTIONS = ("search", "filter", "open one flow", "show more", "expand shown", "collapse all")
+
+
+def interact(page: Any, name: str) -> None:
+    """Do one interaction as a user would, with Playwright's real input events."""
+    if name == "search":
+        page.fill("#search", "umbrella")
+    elif name == "filter":
+        page.fill("#search", "")
+        page.locator("input[name=status][value=passed]").uncheck()
+    elif name == "open one flow":
+        page.locator("input[name=status][value=passed]").check()
+        page.click("#list > .entry .head")
+    elif name == "show more":
+        page.click("#more")
+    elif name == "expand shown":
+        page.click("#expand")
+    elif name == "collapse all":
+        page.click("#collapse")
+
+
+def time_interactions(browser: Any, path: Path) -> dict[str, float]:
+    """Each interaction's longest blocking frame in ms, on a fresh page of `path` (400 flows shown to expand)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(path.as_uri(), timeout=120_000)
+    page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+    page.evaluate(WATCH_FRAMES)
+    page.evaluate(SETTLE, [1000, 30_000])
+    longest = {}
+    for name in INTERACTIONS:
+        page.evaluate(WATCH_FRAMES)
+        interact(page, name)
+        page.evaluate(SETTLE, [1000, 60_000])
+        longest[name] = max((duration for _, duration in page.evaluate("window.__frames")), default=0.0)
+    page.close()
+    return longest
+
+
+def spread(values: list[float]) -> str:
+    """`median (min–max)` of `values`, in ms."""
+    return f"{statistics.median(values):6.0f} ({min(values):.0f}–{max(values):.0f})"
+
+
+def browse(paths: list[Path], chromium: str, rounds: int) -> None:
+    """Time opening each report and its interactions in headless Chromium, the reports interleaved (A B A B)."""
     from playwright.sync_api import sync_playwright
 
+    loads: dict[Path, list[float]] = {path: [] for path in paths}
+    frames: dict[Path, dict[str, list[float]]] = {path: {name: [] for name in INTERACTIONS} for path in paths}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
-        started = time.perf_counter()
-        page.goto(path.as_uri(), timeout=120_000)
-        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
-        ready = time.perf_counter() - started
-        started = time.perf_counter()
-        page.click("#list > .entry .head")
-        page.wait_for_selector("#list > .entry .timeline")
-        print(
-            f"browser: list shown {ready:.2f} s after opening; a flow expands in {time.perf_counter() - started:.2f} s"
-        )
+        for _ in range(rounds):
+            for path in paths:
+                page = browser.new_page()
+                started = time.perf_counter()
+                page.goto(path.as_uri(), timeout=120_000)
+                page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+                loads[path].append((time.perf_counter() - started) * 1000)
+                page.close()
+                for name, value in time_interactions(browser, path).items():
+                    frames[path][name].append(value)
         browser.close()
+    print(f"Chromium, {rounds} rounds; longest blocking frame in ms, median (min–max); 0: none over 50 ms")
+    for path in paths:
+        print(f"{path}\n  {'open, until the list is shown':32} {spread(loads[path])}")
+        for name in INTERACTIONS:
+            print(f"  {name:32} {spread(frames[path][name])}")
 
 
 def main() -> None:
@@ -187,8 +254,15 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3, help="time each step this many times")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "aitest-report-benchmark")
-    parser.add_argument("--chromium", metavar="PATH", help="also time opening the report in this Chromium")
+    parser.add_argument("--chromium", metavar="PATH", help="also time the report in this Chromium (needs Playwright)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of browser timings")
+    parser.add_argument(
+        "--pages", type=Path, nargs="+", metavar="HTML", help="only time these reports in --chromium, interleaved"
+    )
     args = parser.parse_args()
+    if args.pages:
+        browse(args.pages, args.chromium or "/usr/bin/chromium", args.rounds)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     results = build_results(args.tests, args.turns)
     turns = sum(test.turn_count for test in results.tests)
@@ -203,7 +277,7 @@ def main() -> None:
     (args.out / "report.html").write_text(html, encoding="utf-8")
     print(f"JSON: {len(data.encode()) / 1e6:.1f} MB, HTML: {len(html.encode()) / 1e6:.1f} MB, in {args.out}")
     if args.chromium:
-        open_in_browser(args.out / "report.html", args.chromium)
+        browse([args.out / "report.html"], args.chromium, args.rounds)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
   const MARK = { passed: "✓", failed: "✗", skipped: "–", undefined: "?" };
   const TRANSCRIPT = /\n\n(Turn \d+\n {2}user: |\(no turns\)$)/;
   const SCRIPTED = document.body.dataset.scriptedPrefix;
-  const state = { entries: [], visible: [], shown: PAGE, byTest: new Map(), sources: [] };
+  const state = { entries: [], visible: [], shown: PAGE, byTest: new Map(), sources: [], waiting: [] };
+  const DRAW_BUDGET_MS = 40;
 
   // ---- small helpers ----
 
@@ -282,7 +283,7 @@
       state.shown += PAGE;
       draw();
     });
-    field("expand").addEventListener("click", () => state.visible.slice(0, state.shown).forEach((e) => toggle(e, true)));
+    field("expand").addEventListener("click", () => state.visible.slice(0, state.shown).forEach((e) => toggle(e, true, true)));
     field("collapse").addEventListener("click", () => state.entries.forEach((entry) => entry.node && toggle(entry, false)));
     for (const card of document.querySelectorAll("[data-show]")) card.addEventListener("click", () => showStatus(card));
   }
@@ -346,14 +347,60 @@
     return el("span", "stats", text);
   }
 
-  function toggle(entry, open) {
+  // `later`: mark the flow open now and draw it soon, flows near the viewport first, the rest a few at a time.
+  function toggle(entry, open, later) {
     entryNode(entry);
     const wanted = open === undefined ? !entry.open : open;
     const body = entry.node.querySelector(".body");
-    if (wanted && !body.firstChild) body.append(entry.kind === "scenario" ? scenarioFlow(entry) : sessionFlow(entry));
     entry.open = wanted;
     body.hidden = !wanted;
     entry.node.querySelector(".head").setAttribute("aria-expanded", String(wanted));
+    if (!wanted || body.firstChild) return;
+    if (!later) {
+      drawFlow(entry);
+      return;
+    }
+    owners.set(entry.node, entry);
+    nearView.observe(entry.node);
+    state.waiting.push(entry);
+    drawSoon();
+  }
+
+  // ---- flows opened together are drawn without blocking the page ----
+
+  const owners = new WeakMap();
+  const nearView = new IntersectionObserver((seen) => {
+    const near = seen.filter((item) => item.isIntersecting).map((item) => owners.get(item.target));
+    if (!near.length) return;
+    state.waiting.unshift(...near);
+    drawSoon();
+  });
+  let drawing = false;
+
+  function drawFlow(entry) {
+    const body = entry.node.querySelector(".body");
+    nearView.unobserve(entry.node);
+    if (!body.firstChild) body.append(entry.kind === "scenario" ? scenarioFlow(entry) : sessionFlow(entry));
+  }
+
+  function drawSoon() {
+    if (drawing) return;
+    drawing = true;
+    requestAnimationFrame(() => setTimeout(drawWaiting));
+  }
+
+  // Draws waiting flows that are still open until the budget is spent, each laid out at once so that its
+  // style and layout count too; then lets a frame be painted and goes on.
+  function drawWaiting() {
+    drawing = false;
+    const until = performance.now() + DRAW_BUDGET_MS;
+    while (state.waiting.length && performance.now() < until) {
+      const entry = state.waiting.shift();
+      if (!entry.open) continue;
+      drawFlow(entry);
+      void entry.node.offsetHeight;
+    }
+    if (state.waiting.length) drawSoon();
   }
 
   // ---- a flow ----
