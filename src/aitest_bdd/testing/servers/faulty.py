@@ -19,7 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
 
-from aitest_bdd.testing.servers._cli import add_tools, run_stdio
+from aitest_bdd.testing.servers._cli import add_tools
 
 # The SDK refuses to send text that is not valid Unicode; these stand-ins are swapped for it on the wire.
 LONE_SURROGATE = "~~lone-surrogate~~"
@@ -101,8 +101,9 @@ def build_server() -> MCPServer:
     return server
 
 
-def swap_on_the_wire(replacements: dict[bytes, bytes]) -> None:
-    """Pass this process's stdout through a thread that replaces each key's bytes with its value's."""
+def swap_on_the_wire(replacements: dict[bytes, bytes]) -> threading.Thread:
+    """Pass this process's stdout through a thread that replaces each key's bytes with its value's; the thread
+    ends once stdout is closed and everything written to it has been passed on."""
     wire = os.fdopen(os.dup(1), "wb")
     read_end, write_end = os.pipe()
     os.dup2(write_end, 1)
@@ -116,7 +117,9 @@ def swap_on_the_wire(replacements: dict[bytes, bytes]) -> None:
                 wire.write(line)
                 wire.flush()
 
-    threading.Thread(target=relay, daemon=True).start()
+    thread = threading.Thread(target=relay, daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,13 +128,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-start", type=float, default=0, metavar="SECONDS", help="wait before serving")
     args = parser.parse_args(argv)
     time.sleep(args.slow_start)
-    swap_on_the_wire(WIRE_BYTES)
+    relay = swap_on_the_wire(WIRE_BYTES)
     if args.stubborn:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         threading.Thread(target=lambda: build_server().run("stdio"), daemon=True).start()
         while True:
             time.sleep(3600)
-    run_stdio(build_server())
+    build_server().run("stdio")
+    # The last answers may still be in the relay: close stdout and let it pass them on before exiting at once
+    # (a helper child that holds stdout open keeps the relay waiting, hence the bound).
+    sys.stdout.flush()
+    os.close(1)
+    relay.join(timeout=2)
+    os._exit(0)
 
 
 if __name__ == "__main__":
