@@ -1,4 +1,4 @@
-"""pytest-rerunfailures: a rerun of a failed test starts from the conversation as it was before the failed attempt."""
+"""pytest-rerunfailures: a rerun of a failed test starts from the conversation as it was before the failed run."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ FAILS_ONCE = """
 from pathlib import Path
 
 
-def first_attempt(name):
-    \"\"\"Whether this is the first attempt of `name` (counted in a file, as the rerun is in the same process).\"\"\"
+def first_run(name):
+    \"\"\"Whether this is the first run of `name` (counted in a file, as the rerun is in the same process).\"\"\"
     counter = Path("attempts-" + name)
     count = int(counter.read_text()) if counter.exists() else 0
     counter.write_text(str(count + 1))
@@ -37,12 +37,12 @@ class TestChat:
 
     async def test_2(self, aitest_run):
         turn = await aitest_run(agent, "step 2")
-        assert not first_attempt("2"), "the first attempt fails"
+        assert not first_run("2"), "the first run fails"
         assert turn.number == 2, turn.number
 
     async def test_3(self, aitest_run):
         turn = await aitest_run(agent, "step 3")
-        assert not first_attempt("3"), "the first attempt fails"
+        assert not first_run("3"), "the first run fails"
         assert turn.number == 3, turn.number
 """
 )
@@ -67,7 +67,7 @@ def test_a_rerun_in_a_session_class_starts_from_the_history_before_the_failed_at
     ]
     (recording,) = (project.pytester.path / "recordings").rglob("*.json")
     interactions = json.loads(recording.read_text())["sessions"]["plain"]["interactions"]
-    assert [interaction["turn"] for interaction in interactions] == [1, 2, 3], "a failed attempt was recorded"
+    assert [interaction["turn"] for interaction in interactions] == [1, 2, 3], "a failed run was recorded"
 
     for counter in project.pytester.path.glob("attempts-*"):
         counter.unlink()
@@ -86,20 +86,20 @@ def test_a_rerun_of_a_scenario_is_a_fresh_conversation(project) -> None:
 from pytest_bdd import then
 
 
-@then("the first attempt fails")
+@then("the first run fails")
 def fails_once():
-    assert not first_attempt("scenario"), "the first attempt fails"
+    assert not first_run("scenario"), "the first run fails"
 """
     )
     project.feature(
         "chat",
         """
         Feature: Chat
-          Scenario: Two turns, then a failure on the first attempt
+          Scenario: Two turns, then a failure on the first run
             Given the agent "plain"
             When the user says "step 1"
             And the user says "step 2"
-            Then the first attempt fails
+            Then the first run fails
         """,
     )
     result = project.run("--reruns", "1")

@@ -38,15 +38,17 @@ def estimate_lines(config: pytest.Config, items: list[pytest.Item]) -> list[str]
     live = unknown = 0
     cost = 0.0
     for item, plan in planned:
-        first = context.recording.path_for(item.path, recording_name(item, 1), item.nodeid)
-        for number in range(1, plan.limit + 1):
-            path = context.recording.path_for(item.path, recording_name(item, number), item.nodeid)
-            if not _runs_live(context.recording.mode, path):
-                continue
+        paths = [
+            context.recording.path_for(item.path, recording_name(item, n), item.nodeid)
+            for n in range(1, plan.limit + 1)
+        ]
+        live_paths = [path for path in paths if _runs_live(context.recording.mode, path)]
+        first_cost = _recorded_cost(paths[0], context.prices, context.model_override) if live_paths else None
+        for path in live_paths:
             live += 1
-            recorded = _recorded_cost(path, context.prices, context.model_override)
+            recorded = first_cost if path == paths[0] else _recorded_cost(path, context.prices, context.model_override)
             if recorded is None:
-                recorded = _recorded_cost(first, context.prices, context.model_override)
+                recorded = first_cost
             if recorded is None:
                 unknown += 1
             else:

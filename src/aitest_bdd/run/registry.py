@@ -75,7 +75,7 @@ class SessionRegistry:
 
     def begin(self, item: pytest.Item) -> None:
         """Note where the item's conversations stand as it starts; when it runs again (a rerun of a failed test),
-        go back there, so that the failed attempt's turns are forgotten and the sessions it opened start anew."""
+        go back there, so that the failed run's turns are forgotten and the sessions it opened start anew."""
         key = session_key(item)
         by_agent = self._sessions.get(key, {})
         nodeid, before = self._before.get(key, ("", {}))
