@@ -169,7 +169,7 @@ def test_weather(connect: Any) -> None:
     async def scenario() -> None:
         async with connect("weather") as client:
             schemas = await tool_schemas(client)
-            assert set(schemas) == {"get_weather", "get_forecast"}
+            assert set(schemas) == {"get_weather", "get_forecast", "get_weather_icon", "get_weather_report"}
             assert schemas["get_weather"]["required"] == ["city"]
             assert schemas["get_forecast"]["properties"]["days"]["default"] == 1
 
@@ -204,7 +204,8 @@ def test_todo(connect: Any) -> None:
     async def scenario() -> None:
         async with connect("todo") as client:
             schemas = await tool_schemas(client)
-            assert set(schemas) == {"add_task", "list_tasks", "complete_task"}
+            asking = {"plan_task", "summarise_tasks", "export_targets", "review_tasks"}  # see test_server_requests
+            assert set(schemas) == {"add_task", "list_tasks", "complete_task", *asking}
             assert schemas["complete_task"]["properties"]["task_id"]["type"] == "integer"
             assert schemas["add_task"]["properties"]["priority"]["default"] == "normal"
 

@@ -30,8 +30,13 @@ TOOLS = [
     "toggle-simulated-logging",
     "toggle-subscriber-updates",
     "trigger-long-running-operation",
+    "trigger-elicitation-request",
+    "trigger-url-elicitation",
+    "trigger-sampling-request",
 ]
-"""The tools the agent is offered: all the server lists but `simulate-research-query`, which runs only as a task."""
+"""The tools the agent is offered: all the server lists but `simulate-research-query`, which runs only as a task
+(the elicitation and sampling tools are listed because the client declares those capabilities; `get-roots-list`
+only to a client that offers roots)."""
 
 SCRIPT = {
     "rules": [

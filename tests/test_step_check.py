@@ -161,7 +161,7 @@ def test_steps_lists_every_step_with_its_docs_and_exits(project) -> None:
     text = run.stdout.str()
     sections = [line.strip("- ") for line in run.stdout.lines if line.startswith("---")]
     assert sections[:4] == ["The agent and the user", "Tool calls", "The response", "Time, tokens and cost"]
-    assert sections[4] == "steps in my_steps"
+    assert "What MCP servers ask" in sections[4 : sections.index("steps in my_steps")]
     assert 'Given the agent "<name>" using model "<model>"\n' in text
     assert 'Then the agent calls "<tool>" with:\n' in text
     assert "in the conversation', 'so far' or 'in turn N'" in text

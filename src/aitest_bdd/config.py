@@ -6,6 +6,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -149,6 +150,7 @@ class Provider(_Frozen):
 
 Transport = Literal["stdio", "streamable-http", "sse"]
 Scope = Literal["scenario", "feature", "run"]
+LoggingLevel = Literal["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
 
 
 class MCPServer(_Frozen):
@@ -170,6 +172,13 @@ class MCPServer(_Frozen):
     startup_timeout: float = 30.0
     call_timeout: float = 60.0
     scope: Scope = "scenario"
+    sampling_model: Provider | str | None = None
+    """Who answers the server's sampling requests: a model name on the agent's provider settings, a `Provider`,
+    or (None) the agent's own model."""
+    roots: list[str] = Field(default_factory=list)
+    """The roots offered to the server (`roots/list`), as file URIs; plain paths are made absolute file URIs."""
+    log_level: LoggingLevel | None = "info"
+    """The least level of the server's log messages kept on each tool call; None asks for none."""
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +186,11 @@ class MCPServer(_Frozen):
         if isinstance(data, dict) and data.get("transport") is None:
             return {**data, "transport": "streamable-http" if data.get("url") else "stdio"}
         return data
+
+    @field_validator("roots")
+    @classmethod
+    def _roots_are_file_uris(cls, roots: list[str]) -> list[str]:
+        return [root if "://" in root else Path(root).expanduser().absolute().as_uri() for root in roots]
 
     @model_validator(mode="after")
     def _command_or_url(self) -> MCPServer:

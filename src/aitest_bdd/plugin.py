@@ -121,6 +121,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start no scenario attempt once the run's live model and judge calls have cost this much",
     )
     parser.addini("aitest_max_cost", "spending limit of the run in US dollars, like --aitest-max-cost")
+    group.addoption(
+        "--aitest-min-tool-coverage",
+        dest="aitest_min_tool_coverage",
+        metavar="SHARE",
+        default=None,
+        help="fail the run when an MCP server had less than this share of its tools exercised (e.g. 0.8 or 80%%)",
+    )
+    parser.addini("aitest_min_tool_coverage", "tool coverage gate per MCP server, like --aitest-min-tool-coverage")
+    group.addoption(
+        "--aitest-strict-tools",
+        dest="aitest_strict_tools",
+        action="store_true",
+        default=None,
+        help="fail the run when the tool lint flags an MCP tool's definition (the report shows the lint anyway)",
+    )
+    parser.addini("aitest_strict_tools", "fail on tool lint findings, like --aitest-strict-tools", type="bool")
     parser.addini(
         "aitest_collect_features",
         "collect .feature files as tests (turn off when binding them with pytest-bdd's scenarios())",

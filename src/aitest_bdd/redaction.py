@@ -59,6 +59,8 @@ class Redactor:
         self.learn_provider(agent.provider)
         for server in agent.mcp_servers:
             self.learn(server_secrets(server))
+            if isinstance(server.sampling_model, Provider):
+                self.learn_provider(server.sampling_model)
 
     def learn_provider(self, provider: Provider) -> None:
         """Learn a provider's key and the secrets in its URL."""

@@ -7,12 +7,12 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import openai
 from openai.types.chat import ChatCompletion
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..config import Agent, ConfigError, MCPServer, Provider
 from ..errors import ToolServerError, TurnError, first_leaf, problem
@@ -27,18 +27,37 @@ from ..models.providers import (
 from ..recording.cassette import Cassette, Player, RecordingMismatch, Writer, diff
 from ..runtime import Runtime
 from ..tools.answers import ToolAnswer
+from ..tools.call_events import without_times
+from ..tools.offers import Listing, ListMethod, PromptAnswer, ResourceAnswer
 from ..tools.toolbox import Toolbox, open_toolbox
 from ..unicode import valid_data, valid_text
 from .judge import JudgeError, ask_judge, judge_messages, judgement_from
+from .mcp_context import named_server, prompt_messages, prompt_server, prompt_text, resource_message, resource_server
 from .pricing import PriceTable
 from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
-from .turns import Conversation, Judgement, ModelCall, OfferedTool, ToolCall, Turn, Usage
+from .sampling import turn_cost
+from .server_requests import answerers, check_answered, check_replayed_answers, take_events
+from .tool_messages import recorded_messages, round_messages
+from .turns import (
+    ContextResource,
+    Conversation,
+    Judgement,
+    ModelCall,
+    OfferedTool,
+    ServerPrompt,
+    ToolCall,
+    Turn,
+    Usage,
+)
+from .user_answers import UserAnswers
 
 if TYPE_CHECKING:
     from ..tools.servers import ToolServer
 
 Message = dict[str, Any]
-Kind = Literal["model", "tool", "judge"]
+Kind = Literal["model", "tool", "judge", "list", "prompt", "resource"]
+Answer = TypeVar("Answer", bound=BaseModel)
+RESOURCE_LISTS: tuple[ListMethod, ListMethod] = ("resources/list", "resources/templates/list")
 
 
 @dataclass(frozen=True)
@@ -86,7 +105,13 @@ class AgentSession:
         self._toolbox: Toolbox | None = None
         self._tools: list[dict[str, Any]] = []
         self._owners: dict[str, str] = {}
+        self._annotations: dict[str, dict[str, Any]] | None = None
+        """Each tool's MCP annotations; None when they are not known (a recording made before they were kept)."""
         self._open = False
+        self._context: list[ContextResource] = []
+        """The MCP resources put in the context since the last turn."""
+        self.user_answers = UserAnswers()
+        """The feature's answers to the questions MCP servers ask during tool calls."""
 
     @property
     def turns(self) -> list[Turn]:
@@ -129,6 +154,8 @@ class AgentSession:
         if recorded is not None:
             self._player = Player(self._cassette, recorded)  # type: ignore[arg-type]
             self._tools, self._owners = recorded.tools, recorded.tool_servers
+            self.conversation.task_only_tools = recorded.task_only_tools
+            self._annotations = recorded.tool_annotations
         else:
             self._client, self._model = make_client(self.agent.provider, shared_http_client(self.runtime))
         if recorded is None or self._real_tools:
@@ -136,6 +163,8 @@ class AgentSession:
         if self._cassette is not None and self._cassette.recording:
             recording = self._cassette.start_recording(self.agent.name, self.agent.provider.model)
             recording.tools, recording.tool_servers = self._tools, self._owners
+            recording.task_only_tools = self.conversation.task_only_tools
+            recording.tool_annotations = self._annotations
             self._writer = Writer(self._cassette, recording)
         self._note_what_the_agent_was_given()
         self._open = True
@@ -144,12 +173,15 @@ class AgentSession:
         """Put the system prompt, the tools offered and, when replaying, the recording's origin on the conversation."""
         conversation = self.conversation
         conversation.system_prompt = self.agent.system_prompt
+        annotations = self._annotations
         conversation.tools = [
             OfferedTool(
                 name=tool["function"]["name"],
                 description=tool["function"].get("description") or "",
                 server=self._owners.get(tool["function"]["name"]),
-            )
+                parameters=tool["function"].get("parameters"),
+                annotations=annotations.get(tool["function"]["name"], {}) if annotations is not None else None,
+            ).keyed()
             for tool in self._tools
         ]
         if self._player is not None and self._player.cassette.existing is not None:
@@ -180,6 +212,8 @@ class AgentSession:
                     f"{diff(self._tools, masked)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
                 )
         self._tools, self._owners = tools, self._toolbox.owners()
+        self._annotations = self._toolbox.annotations()
+        self.conversation.task_only_tools = self._toolbox.task_only()
 
     def close(self) -> None:
         """Stop the MCP servers, on the loop that started them. The run's HTTP pool outlives the session."""
@@ -217,13 +251,85 @@ class AgentSession:
         self.open()
         return self.runtime.call(self.run_turn, message)
 
-    async def run_turn(self, message: str) -> Turn:
-        """Send `message`, run the tool-calling loop until a text answer, and return the turn."""
+    def run_prompt(self, name: str, arguments: dict[str, str], server: str | None = None) -> Turn:
+        """Run a turn whose user message is the MCP prompt `name` of the server that offers it (or of `server`);
+        an OfferError when none offers it with these arguments."""
+        self.open()
+        return self.runtime.call(self._run_prompt, name, arguments, server)
+
+    def add_resource(self, uri: str, server: str | None = None) -> ContextResource:
+        """Read the MCP resource `uri` from the server that lists it (or from `server`) and put it in the context,
+        before the next user message; an OfferError when no server lists it or a template that matches it."""
+        self.open()
+        return self.runtime.call(self._add_resource, uri, server)
+
+    def listing(self, method: ListMethod) -> Listing:
+        """What each MCP server lists with `method`: its prompts, resources or resource templates."""
+        self.open()
+        return self.runtime.call(self._listing, method, len(self.turns))
+
+    async def _run_prompt(self, name: str, arguments: dict[str, str], server: str | None) -> Turn:
+        number = len(self.turns) + 1
+        label = prompt_server(await self._listing("prompts/list", number), name, arguments, server, self.agent.name)
+        request = {"server": label, "name": name, "arguments": arguments}
+        answer = await self._server_answer(
+            PromptAnswer, "prompt", number, request, lambda toolbox: toolbox.prompt(label, name, arguments)
+        )
+        used = ServerPrompt(name=name, server=label, arguments=arguments)
+        return await self.run_turn(prompt_text(answer), said=prompt_messages(answer, name), prompt=used)
+
+    async def _add_resource(self, uri: str, server: str | None) -> ContextResource:
+        number = len(self.turns) + 1
+        if server is None:
+            resources, templates = [await self._listing(method, number) for method in RESOURCE_LISTS]
+            label = resource_server(resources, templates, uri, self.agent.name)
+        else:
+            label = named_server([config.label for config in self.agent.mcp_servers], server, self.agent.name)
+        request = {"server": label, "uri": uri}
+        answer = await self._server_answer(
+            ResourceAnswer, "resource", number, request, lambda toolbox: toolbox.resource(label, uri)
+        )
+        message = resource_message(answer)
+        self.history.append(message)
+        self._context.append(ContextResource(uri=uri, server=label, text=message["content"]))
+        return self._context[-1]
+
+    async def _listing(self, method: ListMethod, turn: int) -> Listing:
+        request = {"method": method}
+        return await self._server_answer(Listing, "list", turn, request, lambda toolbox: toolbox.listing(method))
+
+    async def _server_answer(
+        self,
+        model: type[Answer],
+        kind: Kind,
+        turn: int,
+        request: dict[str, Any],
+        ask: Callable[[Toolbox], Awaitable[Answer]],
+    ) -> Answer:
+        """The servers' answer to `request`: replayed from the recording, or asked of the toolbox (and recorded)."""
+
+        async def live() -> dict[str, Any]:
+            assert self._toolbox is not None
+            return (await ask(self._toolbox)).model_dump(mode="json")
+
+        try:
+            return model.model_validate(await self._exchange(kind, turn, request, live))
+        except ValidationError as error:  # a live answer is valid: only a replayed one can fail
+            raise self._unreadable_replay(f"{kind} answer", error) from None
+
+    async def run_turn(
+        self, message: str, said: list[Message] | None = None, prompt: ServerPrompt | None = None
+    ) -> Turn:
+        """Send `message`, run the tool-calling loop until a text answer, and return the turn.
+
+        `said`, when given, are the chat messages the user's turn is made of (a prompt's), `message` their words;
+        `prompt` names the MCP prompt they came from."""
         message = valid_text(message)
         turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
         turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
+        turn.prompt, turn.resources, self._context = prompt, self._context, []
         self.turns.append(turn)
-        messages = [*self.history, {"role": "user", "content": message}]
+        messages = [*self.history, *(said or [{"role": "user", "content": message}])]
         started = time.perf_counter()
         limit = self.agent.turn_timeout
         try:
@@ -245,7 +351,7 @@ class AgentSession:
                 self._writer.add_duration(turn.number, turn.duration_ms)
             if self._player is not None:
                 turn.recorded_duration_ms = self._player.recording.turn_durations_ms.get(turn.number)
-            turn.cost_usd = self.prices.cost(turn.model, turn.usage) if self.prices else None
+            turn.cost_usd = turn_cost(self.prices, turn) if self.prices else None
         return turn
 
     async def judge(self, provider: Provider, criterion: str) -> Judgement:
@@ -286,9 +392,14 @@ class AgentSession:
             return self._player.next(kind, turn, request).response
         response = valid_data(await live())
         if self._player is not None:
-            recorded = self._player.next(kind, turn, request).response
+            try:  # read as an answer now, so that fields added since the recording was made compare as their defaults
+                recorded = ToolAnswer.model_validate(self._player.next(kind, turn, request).response).model_dump(
+                    mode="json"
+                )
+            except ValidationError as error:
+                raise self._unreadable_replay("tool result", error) from None
             now = self._player.cassette.redactor.data(response)
-            if {**recorded, "duration_ms": 0} != {**now, "duration_ms": 0}:
+            if without_times(recorded) != without_times(now):
                 raise TurnError(
                     f"the result of tool {request['name']!r} differs from the recording (did the server change?):\n"
                     f"{diff(recorded, now)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
@@ -300,13 +411,13 @@ class AgentSession:
     async def _complete(self, turn: Turn, messages: list[Message]) -> ChatCompletion:
         provider = self.agent.provider
         tool_names = [tool["function"]["name"] for tool in self._tools]
-        request: dict[str, Any] = {"model": self._model, "messages": list(messages), "tools": tool_names}
+        request: dict[str, Any] = {"model": self._model, "messages": recorded_messages(messages), "tools": tool_names}
         if provider.temperature is not None:
             request["temperature"] = provider.temperature
         if provider.max_tokens is not None:
             request["max_tokens"] = provider.max_tokens
 
-        body = {key: value for key, value in request.items() if key != "tools"}
+        body = {key: value for key, value in request.items() if key != "tools"} | {"messages": list(messages)}
         if self._tools:
             body.update(tools=self._tools, tool_choice="auto")
 
@@ -386,10 +497,12 @@ class AgentSession:
                     ],
                 }
             )
+            answered = []
             for call in reply.tool_calls:
                 tool_call = await self._call_tool(turn, call.id, call.function.name, call.function.arguments)
                 turn.tool_calls.append(tool_call)
-                messages.append({"role": "tool", "tool_call_id": call.id, "content": tool_call.result_text})
+                answered.append(tool_call)
+            messages.extend(round_messages(answered))
 
     async def _call_tool(self, turn: Turn, call_id: str, name: str, arguments: str | dict | None) -> ToolCall:
         """Run one tool call. Bad arguments and unknown tools go back to the model as tool errors."""
@@ -407,7 +520,7 @@ class AgentSession:
 
         async def live() -> dict[str, Any]:
             assert self._toolbox is not None
-            answer = await self._toolbox.call(name, parsed)
+            answer = await self._toolbox.call(name, parsed, answerers(self.agent, self.runtime, self.user_answers))
             return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
 
         request = {"name": name, "arguments": parsed}
@@ -426,6 +539,15 @@ class AgentSession:
             answer.structured_content,
             answer.is_error,
         )
+        call.content = answer.content
+        take_events(turn, call, answer)
+        try:
+            if self._player is not None and not self._real_tools:
+                check_replayed_answers(call, self.user_answers, self._player.cassette.rerecord_command())
+            check_answered(call)
+        except (TurnError, RecordingMismatch):
+            turn.tool_calls.append(call)  # the failed turn shows what the server asked
+            raise
         return call
 
 

@@ -24,7 +24,12 @@ def _json(value: Any) -> str:
 
 def format_turn(turn: Turn, *, show_error: bool = True) -> str:
     """One turn: the user message, each tool call with arguments and a result excerpt, the reply."""
-    lines = [f"Turn {turn.number}", f"  user: {cut(turn.user_message)}"]
+    lines = [f"Turn {turn.number}"]
+    lines += [f"  resource in the context: {resource.uri} ({resource.server})" for resource in turn.resources]
+    if turn.prompt:
+        arguments = f" {_json(turn.prompt.arguments)}" if turn.prompt.arguments else ""
+        lines.append(f"  prompt: {turn.prompt.name}{arguments} ({turn.prompt.server})")
+    lines.append(f"  user: {cut(turn.user_message)}")
     for call in turn.tool_calls:
         marker = "error" if call.is_error else "result"
         arguments = _json(call.arguments) if call.arguments or not call.raw_arguments else call.raw_arguments

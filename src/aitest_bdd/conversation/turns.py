@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from ..tools.answers import ContentBlock
+from ..tools.call_events import Elicitation, ProgressNote, Sampling, ServerLog
 
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
 """How the scripted test model (aitest_bdd.testing) names itself in its answers: not a real LLM."""
@@ -50,10 +55,22 @@ class ToolCall(BaseModel):
     raw_arguments: str = ""
     server: str | None = None
     result_text: str = ""
+    """The text the model read for the result."""
     structured_content: Any = None
+    content: list[ContentBlock] = Field(default_factory=list)
+    """The result's blocks (images, audio, resources, links, and the text between them), when it has any besides
+    text; empty for a text-only result."""
     is_error: bool = False
     duration_ms: float = 0.0
     truncated_from: int | None = None
+    progress: list[ProgressNote] = Field(default_factory=list)
+    """The server's progress notifications during the call."""
+    logs: list[ServerLog] = Field(default_factory=list)
+    """The server's log messages during the call (at MCPServer(log_level=...) and above)."""
+    elicitations: list[Elicitation] = Field(default_factory=list)
+    """The questions the server asked the user during the call, with the feature's answers."""
+    samplings: list[Sampling] = Field(default_factory=list)
+    """The server's requests for the client's model during the call, with the model's answers."""
 
 
 class ModelCall(BaseModel):
@@ -82,11 +99,42 @@ class Judgement(BaseModel):
 
 
 class OfferedTool(BaseModel):
-    """A tool the agent was offered: its name, its description, and the MCP server that has it."""
+    """A tool the agent was offered: its name, its description, and the MCP server that has it.
+
+    `parameters` (the input schema) and `annotations` (the MCP hints; None when the tool came from a recording,
+    which does not keep them) are written once per run, in the results' `tool_surface.definitions`: a
+    conversation's tools name theirs by `definition`.
+    """
 
     name: str
     description: str = ""
     server: str | None = None
+    parameters: dict[str, Any] | None = None
+    annotations: dict[str, Any] | None = None
+    definition: str | None = None
+    """A digest of the server, name, description, parameters and annotations: the same for the same definition."""
+
+    def keyed(self) -> OfferedTool:
+        """This tool with its `definition` digest set."""
+        whole = self.model_dump(mode="json", exclude={"definition"})
+        digest = hashlib.sha256(json.dumps(whole, sort_keys=True).encode()).hexdigest()
+        return self.model_copy(update={"definition": digest[:16]})
+
+
+class ServerPrompt(BaseModel):
+    """An MCP prompt the user ran: its name, the server that gave it, and the arguments it was given."""
+
+    name: str
+    server: str
+    arguments: dict[str, str] = Field(default_factory=dict)
+
+
+class ContextResource(BaseModel):
+    """An MCP resource put in the conversation's context: its URI, its server, and the text the model read."""
+
+    uri: str
+    server: str
+    text: str
 
 
 class Turn(BaseModel):
@@ -109,6 +157,10 @@ class Turn(BaseModel):
     """When replayed: how long the turn took live, when it was recorded."""
     error: str | None = None
     source: Literal["live", "recorded", "replayed"] = "live"
+    prompt: ServerPrompt | None = None
+    """The MCP prompt whose messages are this turn's user message, when the user ran one."""
+    resources: list[ContextResource] = Field(default_factory=list)
+    """The MCP resources put in the context just before this turn's user message."""
 
     @property
     def live_duration_ms(self) -> float | None:
@@ -153,6 +205,8 @@ class Conversation(BaseModel):
     recorded_models: list[str] = Field(default_factory=list)
     live_instead_of: str | None = None
     """The model of a recording this conversation did not replay: it ran live, on another model."""
+    task_only_tools: dict[str, list[str]] = Field(default_factory=dict)
+    """By MCP server, the tools not offered because the server runs them only as MCP tasks."""
     attempt: int | None = None
     """Which attempt of a repeated scenario this conversation is (1, 2, …); None when it ran once."""
     turns: list[Turn] = Field(default_factory=list)

@@ -34,6 +34,16 @@ LIBRARY_GROUPS = {
         "Time, tokens and cost",
         "Cost needs the model's price (built in, or in the aitest_pricing file).",
     ),
+    "aitest_bdd.gherkin.steps.context_steps": (
+        "MCP prompts and resources",
+        "'with:' takes | argument | value | rows; 'from the server' picks one of the agent's servers. A resource "
+        "goes in before the next user message.",
+    ),
+    "aitest_bdd.gherkin.steps.server_request_steps": (
+        "What MCP servers ask",
+        "The user's answers to a server's questions (elicitation) come before the turn; 'answer ... with:' takes "
+        "| field | value | rows. The Then steps take a scope like the tool steps.",
+    ),
 }
 """The step reference's section of each library step module: its title and what to know about its steps."""
 

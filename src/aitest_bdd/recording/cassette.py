@@ -1,7 +1,8 @@
 """Record a conversation's model and MCP traffic to a file, and replay it without network, key or server.
 
 A recording is one JSON file per test (per Outline row), holding each agent session's tool list and,
-in order, every model request and response, every tool call and its result, and every judge call.
+in order, every model request and response, every tool call and its result, every judge call, and the MCP
+prompts and resources the conversation used.
 A `Cassette` is that file while a test runs; a `Player` serves one session's part of it, a `Writer` fills it.
 """
 
@@ -112,7 +113,7 @@ class Cassette:
                 str(interaction.response.get("model", ""))
                 for session in self.new.sessions.values()
                 for interaction in session.interactions
-                if interaction.kind != "tool"
+                if interaction.kind in ("model", "judge")
             }
             - {""}
         )
@@ -157,7 +158,13 @@ class Writer:
         self.cassette = cassette
         self.recording = recording
 
-    def add(self, kind: Literal["model", "tool", "judge"], turn: int, request: dict, response: dict) -> None:
+    def add(
+        self,
+        kind: Literal["model", "tool", "judge", "list", "prompt", "resource"],
+        turn: int,
+        request: dict,
+        response: dict,
+    ) -> None:
         self.recording.interactions.append(Interaction(kind=kind, turn=turn, request=request, response=response))
 
     def add_duration(self, turn: int, duration_ms: float) -> None:

@@ -16,9 +16,11 @@ FORMAT_VERSION = 1
 
 
 class Interaction(BaseModel):
-    """One exchange: a model request and its response, a tool call and its result, or a judge call."""
+    """One exchange: a model request and its response, a tool call and its result, a judge call, or an MCP server's
+    list of prompts, resources or resource templates (`list`), a prompt it gave (`prompt`) or a resource it read
+    (`resource`)."""
 
-    kind: Literal["model", "tool", "judge"]
+    kind: Literal["model", "tool", "judge", "list", "prompt", "resource"]
     turn: int
     request: dict[str, Any] = Field(default_factory=dict)
     response: dict[str, Any] = Field(default_factory=dict)
@@ -30,6 +32,10 @@ class SessionRecording(BaseModel):
     model: str
     tools: list[dict[str, Any]] = Field(default_factory=list)
     tool_servers: dict[str, str] = Field(default_factory=dict)
+    task_only_tools: dict[str, list[str]] = Field(default_factory=dict)
+    """By server, the tools not offered because they run only as MCP tasks."""
+    tool_annotations: dict[str, dict[str, Any]] | None = None
+    """Each tool's MCP annotations ({} for none); None in recordings made before they were kept."""
     interactions: list[Interaction] = Field(default_factory=list)
     turn_durations_ms: dict[int, float] = Field(default_factory=dict)
     """How long each turn took live, by turn number (absent from recordings made before it was kept)."""

@@ -23,6 +23,8 @@ from ..results.schema import RunResults, TestResult, Verdict
 from ..version import package_version
 from ..whole_files import UnwritablePath, prepare_path
 from .outputs import OUTPUTS, read_baseline
+from .server_requests import task_only_lines, task_only_tools
+from .tool_gates import ToolSurfaceWatch
 
 FOREIGN_OUTPUTS = {"--junitxml": "xmlpath", "--cucumberjson": "cucumber_json_path"}
 """pytest's JUnit XML and pytest-bdd's Cucumber JSON, by option and destination: their paths are checked too."""
@@ -130,6 +132,9 @@ class ResultsCollector:
         self._unwritten: dict[str, str] = {}
         self._verdicts: dict[str, Verdict] = {}
         self._baseline_note: str | None = None
+        self._tools = ToolSurfaceWatch(config)
+        self._task_only: dict[str, list[str]] = {}
+        """By MCP server, the tools not offered because they run only as tasks: noted once per server."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self) -> None:
@@ -142,6 +147,7 @@ class ResultsCollector:
             except UnwritablePath as error:
                 raise pytest.UsageError(f"{option} {target}: {error}") from None
         self._baseline_note = self._check_baseline()
+        self._tools.read_gates()
 
     def _check_baseline(self) -> str | None:
         """What the terminal says about `--aitest-baseline` when it cannot be used: it never costs the run."""
@@ -183,6 +189,8 @@ class ResultsCollector:
             return
         delattr(report, REPORT_ATTRIBUTE)
         result = TestResult.model_validate(data)
+        self._tools.add(result, data)
+        self._task_only.update(task_only_tools(result.conversations))
         if self.targets:
             self._results[report.nodeid] = zlib.compress(json.dumps(data).encode(), level=1)
         self._tallies[report.nodeid] = Tally.of(result.conversations)
@@ -201,13 +209,16 @@ class ResultsCollector:
 
     def run_results(self) -> RunResults:
         tests = [TestResult.model_validate_json(zlib.decompress(result)) for result in self._results.values()]
-        return RunResults(tool_version=package_version(), tests=tests)
+        return RunResults(tool_version=package_version(), tests=tests, tool_surface=self._tools.surface())
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
-        """Write the outputs first: the rest of finishing (teardown, stopping xdist workers) can block or fail."""
+        """Write the outputs first: the rest of finishing (teardown, stopping xdist workers) can block or fail.
+        Then the tool gates, which fail a run that passed (exit status 1)."""
         if not hasattr(self.config, "workerinput"):
             self._write_outputs(session)
+            if self._tallies and not (self.config.getoption("aitest_steps") or self.config.getoption("aitest_dry_run")):
+                self._tools.check(session)
         return (yield)
 
     def _write_outputs(self, session: pytest.Session) -> None:
@@ -278,6 +289,9 @@ class ResultsCollector:
             terminalreporter.write_line("replayed turns come from recordings; --aitest-record=all records them anew")
         if self._verdicts:
             _summarize_verdicts(terminalreporter, self._verdicts)
+        self._tools.summarize(terminalreporter)
+        for note in task_only_lines(self._task_only):
+            terminalreporter.write_line(note, yellow=True)
 
 
 def _summarize_verdicts(terminalreporter, verdicts: dict[str, Verdict]) -> None:

@@ -30,12 +30,17 @@ from ..stats.comparison import fisher_exact
 from ..stats.intervals import wilson
 from ..stats.labels import label
 from ..stats.pass_at_k import pass_hat_k
+from .server_requests import task_only_lines, task_only_tools
 
 PLAIN_LIMIT = 4_000_000
 """Below this many bytes of test JSON the data is embedded as readable JSON; above, deflated."""
 CHUNK_TESTS = 500
 """Tests per data block: blocks are dumped and compressed in parallel."""
 COMPRESS_LEVEL = 6
+THUMBNAIL_CHARS = 200_000
+"""An image returned by a tool is embedded as a thumbnail up to this many characters of base64 (about 150 KB)."""
+IMAGES_CHARS = 5_000_000
+"""The images embedded in one report, in characters of base64 (about 3.7 MB): later ones are described only."""
 """How the scripted test model names itself in its answers."""
 SCRIPTED = "scripted demo model (not a real LLM)"
 
@@ -45,9 +50,17 @@ _EXCLUDE: dict[str, Any] = {
     "__all__": {
         "conversations": {
             "__all__": {
+                "tools": {"__all__": {"parameters", "annotations", "definition"}},
                 "turns": {
                     "__all__": {
-                        "tool_calls": {"__all__": {"id", "raw_arguments", "structured_content"}},
+                        "tool_calls": {
+                            "__all__": {
+                                "id": True,
+                                "raw_arguments": True,
+                                "structured_content": True,
+                                "content": {"__all__": {"data"}},
+                            }
+                        },
                         "model_calls": {"__all__": {"content"}},
                     }
                 }
@@ -437,8 +450,10 @@ def model_tallies(tests: list[TestResult]) -> dict[str, Tally]:
 
 def extras(tests: list[TestResult]) -> dict[str, Any]:
     """Left-out fields worth showing, by "test.conversation.turn.kind+call": a model's text before
-    its final answer (m), arguments that were not valid JSON (r), structured content without text (s)."""
+    its final answer (m), arguments that were not valid JSON (r), structured content without text (s), and
+    by "...i+call-block" the data of the images tools returned, within THUMBNAIL_CHARS each and IMAGES_CHARS in all."""
     found: dict[str, Any] = {}
+    budget = IMAGES_CHARS
     for t, test in enumerate(tests):
         for c, conversation in enumerate(test.conversations):
             for u, turn in enumerate(conversation.turns):
@@ -451,6 +466,10 @@ def extras(tests: list[TestResult]) -> dict[str, Any]:
                         found[f"{where}r{k}"] = tool.raw_arguments
                     if tool.structured_content is not None and not tool.result_text:
                         found[f"{where}s{k}"] = tool.structured_content
+                    for b, block in enumerate(tool.content):
+                        if block.type == "image" and block.data and len(block.data) <= min(THUMBNAIL_CHARS, budget):
+                            found[f"{where}i{k}-{b}"] = block.data
+                            budget -= len(block.data)
     return found
 
 
@@ -553,6 +572,7 @@ def render_html(results: RunResults, *, compress: bool | None = None, baseline: 
             encoding=encoding,
             chunks=[Markup(chunk) for chunk in chunks],
             extras=Markup(script_safe(json.dumps(extras(tests), ensure_ascii=False))),
+            task_only=task_only_lines(task_only_tools(c for test in tests for c in test.conversations)),
             sources=run_sources(tests),
             sources_data=Markup(script_safe(json.dumps(sources_data(tests), ensure_ascii=False))),
             scripted_prefix=SCRIPTED_MODEL_PREFIX,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..results.schema import RunResults, StepResult, TestResult
+from ..results.tool_surface import ToolSurface
 from .html import (
     Baseline,
     Matrix,
@@ -19,6 +20,7 @@ from .html import (
     run_tally,
     saved_attempts,
 )
+from .server_requests import asked_in, task_only_lines, task_only_tools
 
 MAX_FAILED_ROWS = 50
 MAX_MATRIX_ROWS = 50
@@ -168,6 +170,70 @@ def baseline_section(baseline: Baseline | None) -> list[str]:
     return lines
 
 
+def tool_surface_section(surface: ToolSurface | None) -> list[str]:
+    """Each MCP server's share of exercised tools, and the tool lint's findings."""
+    if surface is None or not (surface.servers or surface.findings):
+        return []
+    lines = ["### Tool coverage", "", row("MCP server", "Exercised", "Never exercised"), row("---", "---:", "---")]
+    for server in surface.servers:
+        exercised = f"{server.exercised} of {len(server.tools)}"
+        lines.append(row(cell(server.server, 80), exercised, cell(", ".join(server.never) or "–", 300)))
+    lines += ["", "### Tool lint", ""]
+    if not surface.findings:
+        lines += [f"No findings in the definitions of {len(surface.definitions):,} tools.", ""]
+    else:
+        lines += [row("Server", "Tool", "Field", "Problem", "Fix"), row(*["---"] * 5)]
+        for finding in surface.findings[:MAX_FAILED_ROWS]:
+            where = (cell(finding.server, 80), cell(finding.tool, 80), cell(finding.field, 80))
+            lines.append(row(*where, cell(finding.problem), cell(finding.fix)))
+        if len(surface.findings) > MAX_FAILED_ROWS:
+            lines += ["", f"… and {len(surface.findings) - MAX_FAILED_ROWS} more findings: see the HTML report."]
+        lines.append("")
+    return [*lines, *(f"{cell(note, 400)}\n" for note in surface.not_checked)]
+
+
+def context_section(tests: list[TestResult]) -> list[str]:
+    """The MCP prompts each test ran and the resources it put in the context, in order."""
+    used = [(test, _brought_in(test)) for test in tests]
+    used = [(test, items) for test, items in used if items]
+    if not used:
+        return []
+    lines = ["### MCP prompts and resources", "", row("Test", "Brought into the conversation"), row("---", "---")]
+    for test, items in used[:MAX_FAILED_ROWS]:
+        lines.append(row(cell(label_of(test), 200), cell("; ".join(items), 300)))
+    if len(used) > MAX_FAILED_ROWS:
+        lines += ["", f"… and {len(used) - MAX_FAILED_ROWS} more tests: see the HTML report."]
+    return [*lines, ""]
+
+
+def _brought_in(test: TestResult) -> list[str]:
+    items = []
+    for turn in (turn for conversation in test.conversations for turn in conversation.turns):
+        items += [f"resource {resource.uri}" for resource in turn.resources]
+        if turn.prompt:
+            arguments = ", ".join(f"{name}={value}" for name, value in turn.prompt.arguments.items())
+            items.append(f"prompt {turn.prompt.name}" + (f" ({arguments})" if arguments else ""))
+    return items
+
+
+def server_requests_section(tests: list[TestResult]) -> list[str]:
+    """What MCP servers asked during tool calls (questions for the user, sampling), by test; the tools they run only
+    as tasks, which were not offered."""
+    lines = []
+    notes = task_only_lines(task_only_tools(conversation for test in tests for conversation in test.conversations))
+    if notes:
+        lines += ["### MCP tools not offered", "", *(f"- {cell(note, 400)}" for note in notes), ""]
+    found = [(test, items) for test in tests if (items := asked_in(test))]
+    if found:
+        lines += ["### What MCP servers asked", "", row("Test", "Asked during tool calls"), row("---", "---")]
+        for test, items in found[:MAX_FAILED_ROWS]:
+            lines.append(row(cell(label_of(test), 200), cell("; ".join(items), 400)))
+        if len(found) > MAX_FAILED_ROWS:
+            lines += ["", f"… and {len(found) - MAX_FAILED_ROWS} more tests: see the HTML report."]
+        lines.append("")
+    return lines
+
+
 def render_markdown(results: RunResults, *, baseline: Baseline | None = None) -> str:
     """The run's summary in GitHub-flavoured Markdown, with the changes from `baseline` when given."""
     tally = run_tally(results.tests)
@@ -181,4 +247,7 @@ def render_markdown(results: RunResults, *, baseline: Baseline | None = None) ->
     lines += models_section(model_tallies(results.tests))
     lines += repeats_section(results.tests, model_rates(results.tests))
     lines += matrix_section(build_matrix(results.tests))
+    lines += context_section(results.tests)
+    lines += tool_surface_section(results.tool_surface)
+    lines += server_requests_section(results.tests)
     return "\n".join(lines).rstrip() + "\n"

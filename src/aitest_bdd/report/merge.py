@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..results.coverage import tool_surface
 from ..results.reading import UnreadableResults, read_results
 from ..results.schema import RunResults, TestResult
 from ..version import package_version
@@ -18,12 +19,15 @@ USAGE_ERROR = 2
 
 
 def merge(shards: list[RunResults]) -> RunResults:
-    """All shards' tests, in first-seen order; a later shard's test wins on the same nodeid."""
+    """All shards' tests, in first-seen order; a later shard's test wins on the same nodeid. The tool surface is
+    computed again from the merged tests, with every shard's tool definitions."""
     tests: dict[str, TestResult] = {}
     for shard in shards:
         for test in shard.tests:
             tests[test.nodeid] = test
-    return RunResults(tool_version=package_version(), tests=list(tests.values()))
+    definitions = [tool for shard in shards if shard.tool_surface for tool in shard.tool_surface.definitions]
+    merged = list(tests.values())
+    return RunResults(tool_version=package_version(), tests=merged, tool_surface=tool_surface(merged, definitions))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..conversation.turns import Conversation, Usage
+from .tool_surface import ToolSurface
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = frozenset({1, 2})
@@ -129,3 +130,5 @@ class RunResults(BaseModel):
     tool_version: str = ""
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     tests: list[TestResult] = Field(default_factory=list)
+    tool_surface: ToolSurface | None = None
+    """The MCP servers' tools: coverage, definitions and lint (absent from results written before it was kept)."""

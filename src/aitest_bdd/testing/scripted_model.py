@@ -38,7 +38,7 @@ MODEL_ID = SCRIPTED_MODEL_PREFIX
 HANG_SECONDS = 3600.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
-_PLACEHOLDER = re.compile(r"\{(user|result|authorization)(?::([^{}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(user|result|authorization|images)(?::([^{}]*))?\}")
 TRICKLE_GAP_SECONDS = 0.25
 """A trickled body arrives in pieces this far apart: each read is quick, only the whole is slow."""
 _MALFORMED_BODY = b'this is not JSON {"choices": ['
@@ -213,6 +213,12 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _said_by_user(messages: list[dict[str, Any]], index: int) -> bool:
+    """Whether message `index` is the user's: a user-role message right after a tool message carries the images of
+    the tool results, and belongs to the tool round."""
+    return messages[index].get("role") == "user" and not (index and messages[index - 1].get("role") == "tool")
+
+
 @dataclass(frozen=True)
 class _Turn:
     """The current user message, its 1-based turn number, the messages after it, and the request's credentials."""
@@ -226,7 +232,7 @@ class _Turn:
     @classmethod
     def of(cls, messages: list[dict[str, Any]], authorization: str = "") -> _Turn | None:
         """The current turn of a conversation, or None when it has no user message."""
-        user_positions = [i for i, message in enumerate(messages) if message.get("role") == "user"]
+        user_positions = [i for i, message in enumerate(messages) if _said_by_user(messages, i)]
         if not user_positions:
             return None
         last = user_positions[-1]
@@ -238,6 +244,17 @@ class _Turn:
     def reply_index(self) -> int:
         """How many assistant replies were already given in this turn."""
         return sum(1 for message in self.tail if message.get("role") == "assistant")
+
+    @property
+    def image_count(self) -> int:
+        """How many image parts were sent in this turn, after tool results."""
+        return sum(
+            1
+            for message in self.tail
+            if message.get("role") == "user" and isinstance(message.get("content"), list)
+            for part in message["content"]
+            if isinstance(part, dict) and part.get("type") == "image_url"
+        )
 
     def tool_result(self, tool_name: str | None) -> str | None:
         """Content of the last tool message in this turn, optionally only one answering ``tool_name``."""
@@ -255,8 +272,9 @@ class _Turn:
         return None
 
     def render(self, template: str) -> str:
-        """Fill ``{user}``, ``{result}``, ``{result:TOOL}``, ``{result:TOOL.field.path}`` and ``{authorization}``
-        (the request's Authorization header, to test that echoed credentials are redacted).
+        """Fill ``{user}``, ``{result}``, ``{result:TOOL}``, ``{result:TOOL.field.path}``, ``{images}`` (how many
+        image parts this turn sent after tool results) and ``{authorization}`` (the request's Authorization header,
+        to test that echoed credentials are redacted).
 
         Unknown or unavailable placeholders stay as they are.
         """
@@ -268,6 +286,8 @@ class _Turn:
             return self.user
         if kind == "authorization" and argument is None:
             return self.authorization
+        if kind == "images" and argument is None:
+            return str(self.image_count)
         if kind != "result":
             return match.group(0)
         tool_name, _, path = (argument or "").partition(".")

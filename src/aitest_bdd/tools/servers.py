@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import anyio
 import httpx2
@@ -28,6 +27,10 @@ from ..errors import ToolServerError, first_leaf, problem
 from ..version import package_version
 from . import process_group
 from .answers import ToolAnswer
+from .call_events import Answerers
+from .client_requests import CallInProgress, ask_for_logs, client_options
+from .content import answer_content, content_block
+from .offers import ListMethod, Offered, PromptAnswer, PromptMessage, ResourceAnswer
 from .wire import checked
 
 CLIENT_INFO = mcp_types.Implementation(name="aitest-bdd", version=package_version())
@@ -35,6 +38,7 @@ CLIENT_INFO = mcp_types.Implementation(name="aitest-bdd", version=package_versio
 STDERR_TAIL_CHARS = 2000
 REQUEST_TIMEOUT = -32001
 CONNECTION_CLOSED = -32000
+T = TypeVar("T")
 
 
 class ToolServer:
@@ -51,6 +55,10 @@ class ToolServer:
         self.crashed = False
         """Whether the server exited or dropped the connection during a call."""
         self.restarted = False
+        self.task_only: list[str] = []
+        """Tools not offered to the agent because the server runs them only as MCP tasks."""
+        self.call_in_progress: CallInProgress | None = None
+        """The tool call running now: it holds what the server sends during it, and who answers the server."""
         """Whether this is a shared server started again after it crashed."""
 
     def protocol_version(self) -> str | None:
@@ -82,23 +90,32 @@ class ToolServer:
             lines.append(f"--- stderr of MCP server {self.label!r} (last lines) ---\n{tail}")
         return "\n".join(lines)
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
-        """Call a tool and time it."""
+    async def call(self, name: str, arguments: dict[str, Any], answerers: Answerers | None = None) -> ToolAnswer:
+        """Call a tool and time it, with a progress token; what the server asks during the call, `answerers`
+        answer (without them, questions are cancelled and sampling refused)."""
         assert self.client is not None, "the server is not connected"
         started = time.perf_counter()
+        running = self.call_in_progress = CallInProgress(answerers)
         try:
-            result = await self.client.call_tool(name, arguments, read_timeout_seconds=self.config.call_timeout)
+            result = await self.client.call_tool(
+                name, arguments, read_timeout_seconds=self.config.call_timeout, progress_callback=running.progress
+            )
         except (mcp.MCPError, ValidationError, RuntimeError, BaseExceptionGroup) as raised:
             what = self._call_failure(name, first_leaf(raised))
             if what is None:
                 raise
             raise ToolServerError(self.describe_failure(what)) from None
+        finally:
+            self.call_in_progress = None
+        text, content = answer_content(result)
         return ToolAnswer(
-            text=result_text(result),
+            text=text,
+            content=content,
             structured_content=result.structured_content,
             is_error=bool(result.is_error),
             server=self.label,
             duration_ms=(time.perf_counter() - started) * 1000,
+            **running.fields(),
         )
 
     def _call_failure(self, name: str, error: BaseException) -> str | None:
@@ -130,6 +147,64 @@ class ToolServer:
             "(a tool's own failures should come back as results with isError: check the server)"
         )
 
+    async def listed(self, method: ListMethod) -> list[Offered]:
+        """What the server lists with `method`, all pages; nothing when it does not declare prompts or resources."""
+        assert self.client is not None, "the server is not connected"
+        client, capabilities = self.client, self.client.server_capabilities
+        if (capabilities.prompts if method == "prompts/list" else capabilities.resources) is None:
+            return []
+        fetch, field = {
+            "prompts/list": (client.list_prompts, "prompts"),
+            "resources/list": (client.list_resources, "resources"),
+            "resources/templates/list": (client.list_resource_templates, "resource_templates"),
+        }[method]
+        found: list[Offered] = []
+        cursors: list[str | None] = [None]
+        while cursors[-1] not in cursors[:-1]:  # a server that hands out a cursor twice would list forever
+            page = await self._answer(method, lambda: fetch(cursor=cursors[-1]))
+            found += [Offered.model_validate(item.model_dump(mode="json")) for item in getattr(page, field)]
+            if not page.next_cursor:
+                break
+            cursors.append(page.next_cursor)
+        return found
+
+    async def prompt(self, name: str, arguments: dict[str, str]) -> PromptAnswer:
+        """The prompt `name` (`prompts/get`) with `arguments`, each content block kept with its type."""
+        assert self.client is not None, "the server is not connected"
+        client = self.client
+        result = await self._answer(f"prompts/get of {name!r}", lambda: client.get_prompt(name, arguments or None))
+        messages = [PromptMessage(role=part.role, content=content_block(part.content)) for part in result.messages]
+        return PromptAnswer(server=self.label, description=result.description, messages=messages)
+
+    async def resource(self, uri: str) -> ResourceAnswer:
+        """The contents of the resource at `uri` (`resources/read`), each as an embedded resource block."""
+        assert self.client is not None, "the server is not connected"
+        client = self.client
+        result = await self._answer(f"resources/read of {uri!r}", lambda: client.read_resource(uri))
+        contents = [content_block(mcp_types.EmbeddedResource(resource=part)) for part in result.contents]
+        return ResourceAnswer(server=self.label, contents=contents)
+
+    async def _answer(self, request: str, send: Callable[[], Awaitable[T]]) -> T:
+        """The server's answer to `request` within call_timeout; a failure as a ToolServerError that says why."""
+        try:
+            with anyio.fail_after(self.config.call_timeout):
+                return await send()
+        except TimeoutError:
+            what = (
+                f"MCP server {self.label!r} did not answer {request} within call_timeout="
+                f"{self.config.call_timeout:g}s: raise MCPServer(call_timeout=...), or find out where it hangs"
+            )
+        except (mcp.MCPError, ValidationError, BaseExceptionGroup) as raised:
+            error = first_leaf(raised)
+            if isinstance(error, ValidationError):
+                what = f"MCP server {self.label!r} sent an answer to {request} that is not valid MCP ({problem(error)})"
+            elif isinstance(error, mcp.MCPError):
+                self.crashed = self.crashed or error.code == CONNECTION_CLOSED
+                what = f"MCP server {self.label!r} refused {request}: {error.message} (error {error.code})"
+            else:
+                raise
+        raise ToolServerError(self.describe_failure(what))
+
 
 def _refused_result(error: BaseException, name: str) -> bool:
     """Whether `error` is how the SDK refuses a result of tool `name` that breaks its outputSchema, or whose
@@ -140,19 +215,6 @@ def _refused_result(error: BaseException, name: str) -> bool:
     refusals = (f"Invalid structured content returned by tool {name}: ", f"Invalid schema for tool {name}: ")
     missing = f"Tool {name} has an output schema but did not return structured content"
     return message.startswith(refusals) or message == missing
-
-
-def result_text(result: mcp_types.CallToolResult) -> str:
-    """The text a tool result gives the model: its text blocks, other blocks described."""
-    parts = []
-    for block in result.content:
-        if isinstance(block, mcp_types.TextContent):
-            parts.append(block.text)
-        else:
-            parts.append(f"[{block.type} content]")
-    if not parts and result.structured_content is not None:
-        parts.append(json.dumps(result.structured_content))
-    return "\n".join(parts)
 
 
 @asynccontextmanager
@@ -194,7 +256,9 @@ async def _connect(server: ToolServer, errlog: IO[str], connection: AsyncExitSta
     """
     config = server.config
     transport = checked(_transport(config, errlog), server.invalid_tools, server.protocol_version)
-    server.client = await connection.enter_async_context(mcp.Client(transport, client_info=CLIENT_INFO))
+    options = client_options(lambda: server.call_in_progress, config.roots, config.log_level, config.sampling_model)
+    server.client = await connection.enter_async_context(mcp.Client(transport, client_info=CLIENT_INFO, **options))
+    await ask_for_logs(server.client, config.log_level)
     listed = await server.client.list_tools()
     allowed = set(config.allowed_tools) if config.allowed_tools is not None else None
     task_only = {tool.name for tool in listed.tools if tool.execution and tool.execution.task_support == "required"}
@@ -204,6 +268,7 @@ async def _connect(server: ToolServer, errlog: IO[str], connection: AsyncExitSta
     _check_allowed(server, allowed, [tool.name for tool in listed.tools])
     _check_tools(server, allowed)
     _check_task_only(server, allowed, task_only)
+    server.task_only = sorted(task_only) if allowed is None else []
 
 
 def _check_allowed(server: ToolServer, allowed: set[str] | None, offered: list[str]) -> None:

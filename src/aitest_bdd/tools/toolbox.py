@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from ..config import MCPServer
 from ..errors import ToolServerError
 from .answers import ToolAnswer
+from .offers import Listing, ListMethod, PromptAnswer, ResourceAnswer
 
 if TYPE_CHECKING:
+    from .call_events import Answerers
     from .servers import ToolServer
 
 
@@ -33,9 +35,36 @@ class Toolbox:
         """Each tool's server label."""
         return {name: server.label for name, server in self._owner.items()}
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> ToolAnswer:
-        """Call `name` on the server that offers it."""
-        return await self._owner[name].call(name, arguments)
+    async def call(self, name: str, arguments: dict[str, Any], answerers: Answerers | None = None) -> ToolAnswer:
+        """Call `name` on the server that offers it; `answerers` answer what the server asks during the call."""
+        return await self._owner[name].call(name, arguments, answerers)
+
+    def task_only(self) -> dict[str, list[str]]:
+        """By server, the tools not offered because the server runs them only as MCP tasks."""
+        return {server.label: server.task_only for server in self.servers if server.task_only}
+
+    async def listing(self, method: ListMethod) -> Listing:
+        """What each server lists with `method` (prompts, resources or resource templates)."""
+        return Listing(servers={server.label: await server.listed(method) for server in self.servers})
+
+    async def prompt(self, server: str, name: str, arguments: dict[str, str]) -> PromptAnswer:
+        """The prompt `name` of the server labelled `server`."""
+        return await self._server(server).prompt(name, arguments)
+
+    async def resource(self, server: str, uri: str) -> ResourceAnswer:
+        """The resource at `uri`, read from the server labelled `server`."""
+        return await self._server(server).resource(uri)
+
+    def _server(self, label: str) -> ToolServer:
+        return next(server for server in self.servers if server.label == label)
+
+    def annotations(self) -> dict[str, dict[str, Any]]:
+        """Each tool's MCP annotations (`readOnlyHint`, `destructiveHint`, …) as the server gave them; {} for none."""
+        return {
+            tool.name: tool.annotations.model_dump(by_alias=True, exclude_none=True) if tool.annotations else {}
+            for server in self.servers
+            for tool in server.tools
+        }
 
     def openai_tools(self) -> list[dict[str, Any]]:
         """The tools in the OpenAI chat-completions `tools` format."""

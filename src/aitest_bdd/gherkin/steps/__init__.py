@@ -38,4 +38,6 @@ STEP_MODULES = [
     "aitest_bdd.gherkin.steps.tool_steps",
     "aitest_bdd.gherkin.steps.response_steps",
     "aitest_bdd.gherkin.steps.budget_steps",
+    "aitest_bdd.gherkin.steps.context_steps",
+    "aitest_bdd.gherkin.steps.server_request_steps",
 ]

@@ -213,3 +213,37 @@ def call_fails(aitest_session: AgentSession, tool: str, scope: str | None) -> No
         fail(f'expected a failing call to "{tool}" {where.name}, but it was not called', aitest_session, where)
     if not any(call.is_error for call in calls_to_tool):
         fail(f'expected the call to "{tool}" {where.name} to fail, but it succeeded', aitest_session, where)
+
+
+def _results_of(session: AgentSession, tool: str, scope: str | None, wanted: str) -> tuple[Scope, list[ToolCall]]:
+    """The calls to `tool` in scope; a failure that names `wanted` when there is none."""
+    where, made = _calls(session, scope)
+    calls_to_tool = [call for call in made if call.name == tool]
+    if not calls_to_tool:
+        fail(f'expected a result of "{tool}" {where.name} that {wanted}, but it was not called', session, where)
+    return where, calls_to_tool
+
+
+@then(parsers.re(rf'the tool result of {TOOL} contains "(?P<text>[^"]*)"{SCOPE}'))
+def result_contains(aitest_session: AgentSession, tool: str, text: str, scope: str | None) -> None:
+    """The text the model read for a result of the tool (embedded resources' text included) contains `text`,
+    ignoring case."""
+    where, results = _results_of(aitest_session, tool, scope, f'contains "{text}"')
+    if not any(text.casefold() in call.result_text.casefold() for call in results):
+        fail(
+            f'expected the result of "{tool}" {where.name} to contain "{text}" (ignoring case), but it did not',
+            aitest_session,
+            where,
+        )
+
+
+@then(parsers.re(rf'the tool result of {TOOL} contains an image(?: of type "(?P<mime_type>[^"]+)")?{SCOPE}'))
+def result_contains_image(aitest_session: AgentSession, tool: str, mime_type: str | None, scope: str | None) -> None:
+    """A result of the tool holds an image block (of that MIME type, when given)."""
+    kind = f'an image of type "{mime_type}"' if mime_type else "an image"
+    where, results = _results_of(aitest_session, tool, scope, f"contains {kind}")
+    images = [block for call in results for block in call.content if block.type == "image"]
+    if not any(mime_type is None or block.mime_type == mime_type for block in images):
+        found = ", ".join(str(block.mime_type) for block in images) if images else None
+        has = f"it has images of type {found}" if found else "it has no image"
+        fail(f'expected the result of "{tool}" {where.name} to contain {kind}, but {has}', aitest_session, where)

@@ -11,6 +11,7 @@
   const SCRIPTED = document.body.dataset.scriptedPrefix;
   const state = { entries: [], visible: [], shown: PAGE, byTest: new Map(), sources: [], waiting: [] };
   const DRAW_BUDGET_MS = 40;
+  const IMAGE_TYPE = /^image\/[\w.+-]+$/;
 
   // ---- small helpers ----
 
@@ -125,6 +126,11 @@
     const fields = { m: ["model_calls", "content"], r: ["tool_calls", "raw_arguments"], s: ["tool_calls", "structured_content"] };
     for (const [key, value] of Object.entries(extras)) {
       const [t, c, u, what] = key.split(".");
+      if (what[0] === "i") {
+        const [k, b] = what.slice(1).split("-");
+        tests[+t].conversations[+c].turns[+u].tool_calls[+k].content[+b].data = value;
+        continue;
+      }
       const [list, name] = fields[what[0]];
       tests[+t].conversations[+c].turns[+u][list][+what.slice(1)][name] = value;
     }
@@ -624,13 +630,20 @@
     const stats = `${count(usage.total_tokens)} tokens (${count(usage.prompt_tokens)} in, ${count(usage.completion_tokens)} out)` +
       ` · ${price(turn)} · ${turnTime(turn)}`;
     head.append(el("span", "stats", stats));
-    box.append(head, bubble("user", "User", turn.user_message));
+    box.append(head, ...(turn.resources || []).map((resource) => bubble("context", `Resource · ${resource.server}`, resource.text)));
+    if (turn.prompt) box.append(el("div", "prompt-used", `Ran prompt ${promptLabel(turn.prompt)} of ${turn.prompt.server}`));
+    box.append(bubble("user", "User", turn.user_message));
     box.append(...activity(turn));
     if (turn.final_response) box.append(bubble("assistant", "Assistant", turn.final_response));
     for (const verdict of turn.judgements || []) box.append(judgement(verdict));
     if (turn.error) box.append(message("Turn error", turn.error));
     if (turn.model_calls.length) box.append(fold("tech", `Model calls (${turn.model_calls.length})`, ...turn.model_calls.map(modelCall)));
     return box;
+  }
+
+  function promptLabel(prompt) {
+    const args = Object.entries(prompt.arguments || {}).map(([name, value]) => `${name}=${value}`).join(", ");
+    return args ? `${prompt.name} (${args})` : prompt.name;
   }
 
   function turnTime(turn) {
@@ -688,7 +701,21 @@
       excerpt.hidden = !body.hidden;
       head.setAttribute("aria-expanded", String(!body.hidden));
     });
-    return add(box, head, excerpt, body);
+    return add(box, head, excerpt, serverTimeline(call), body);
+  }
+
+  // What the server sent during a call (progress, logs, questions for the user, sampling), by time since its start.
+  function serverTimeline(call) {
+    const entries = [
+      ...(call.progress || []).map((note) => [note.at_ms, `progress ${note.progress}${known(note.total) ? `/${note.total}` : ""}${note.message ? ` ${note.message}` : ""}`]),
+      ...(call.logs || []).map((log) => [log.at_ms, `log ${log.level}${log.logger ? ` ${log.logger}` : ""}: ${typeof log.data === "string" ? log.data : JSON.stringify(log.data)}`]),
+      ...(call.elicitations || []).map((asked) => [asked.at_ms, `asked the user: ${asked.message} → ${asked.action}${asked.content ? ` ${JSON.stringify(asked.content)}` : ""}${asked.problem ? ` (${asked.problem})` : ""}`]),
+      ...(call.samplings || []).map((sampled) => [sampled.at_ms, `sampling: ${sampled.model} · ${count(sampled.total_tokens)} tokens · ${ms(sampled.duration_ms)} → ${sampled.problem || sampled.text}`]),
+    ].sort((a, b) => a[0] - b[0]);
+    if (!entries.length) return null;
+    const list = el("ol", "timeline");
+    for (const [at, text] of entries) add(list, add(el("li"), el("span", "dur", `+${ms(at)}`), ` ${text}`));
+    return fold("tech", `During the call: ${entries.length} message${entries.length === 1 ? "" : "s"} from the server`, list);
   }
 
   function resultTitle(call) {
@@ -703,9 +730,33 @@
     add(body, el("pre", "arguments", raw || JSON.stringify(call.arguments, null, 2)));
     add(body, el("h4", null, resultTitle(call)));
     add(body, el("pre", "result", call.result_text || "(no text)"));
+    const blocks = (call.content || []).filter((block) => block.type !== "text");
+    if (blocks.length) add(body, el("h4", null, "Content besides text"), ...blocks.map(contentBlock));
     if (call.structured_content !== null && call.structured_content !== undefined) {
       add(body, el("h4", null, "Structured content"), el("pre", "structured", JSON.stringify(call.structured_content, null, 2)));
     }
+  }
+
+  function contentBlock(block) {
+    const kind = block.mime_type || "no MIME type";
+    const size = known(block.size) ? `, ${count(block.size)} bytes` : "";
+    if (block.type === "resource") {
+      const head = el("div", "content-head", `Resource ${block.uri} (${kind})`);
+      return add(el("div", "content-block"), head, el("pre", "resource", block.text ?? `binary${size}`));
+    }
+    if (block.type === "resource_link") {
+      const about = block.description ? `: ${block.description}` : "";
+      return el("div", "content-block", `Link "${block.name}" to ${block.uri} (${kind})${about}`);
+    }
+    const box = el("figure", "content-block");
+    if (block.type === "image" && block.data && IMAGE_TYPE.test(kind)) {
+      const image = el("img", "thumbnail");
+      image.src = `data:${kind};base64,${block.data}`;
+      image.alt = `an image the tool returned (${kind})`;
+      box.append(image);
+    }
+    const note = block.type === "image" && !block.data ? " · not embedded in this report" : "";
+    return add(box, el("figcaption", "muted", `${block.type}: ${kind}${size}${note}`));
   }
 
   // ---- an Outline row's models side by side ----

@@ -15,21 +15,30 @@ import contextlib
 import inspect
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NoReturn
 
 from mcp.server.mcpserver import MCPServer
+from mcp_types import ToolAnnotations
 
 TRANSPORTS = ("stdio", "streamable-http", "sse")
 
 
-def add_tools(server: MCPServer[Any], *functions: Callable[..., Any]) -> None:
-    """Register ``functions`` as tools, using their dedented docstrings as descriptions.
+READ_ONLY = ToolAnnotations(read_only_hint=True)
+CHANGING = ToolAnnotations(read_only_hint=False, destructive_hint=False)
+"""A tool that changes the server's state by adding to it, never by deleting or overwriting."""
+
+
+def add_tools(
+    server: MCPServer[Any], *functions: Callable[..., Any], changing: Collection[Callable[..., Any]] = ()
+) -> None:
+    """Register ``functions`` as tools, using their dedented docstrings as descriptions, annotated as read-only
+    except those in ``changing``.
 
     (The SDK would use the raw ``__doc__``, which keeps the source indentation.)
     """
     for fn in functions:
-        server.add_tool(fn, description=inspect.getdoc(fn))
+        server.add_tool(fn, description=inspect.getdoc(fn), annotations=CHANGING if fn in changing else READ_ONLY)
 
 
 def run_stdio(server: MCPServer[Any]) -> NoReturn:

@@ -4,6 +4,9 @@ Run it with ``python -m aitest_bdd.testing.servers.banking`` (stdio), or add
 ``--transport streamable-http --host 127.0.0.1 --port 8000`` to serve it at ``/mcp``.
 State lives in the server process and starts fresh on every launch:
 checking holds 1,500.00 USD and savings 3,200.00 USD.
+
+Besides its tools it offers a prompt, ``review_account`` (argument ``account``), a resource,
+``bank://policies/fees``, and a resource template, ``bank://statements/{account}``.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import mcp_types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.prompts.base import UserMessage
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
@@ -24,6 +29,12 @@ TODAY = "2025-01-15"
 """Date stamped on transfers made through the server (fixed, so runs are reproducible)."""
 
 INITIAL_BALANCES_CENTS = {"checking": 150_000, "savings": 320_000}
+FEES_URI = "bank://policies/fees"
+STATEMENT_URI = "bank://statements/{account}"
+FEES = """Fees of the demo bank (USD):
+- Transfers between your own accounts: free.
+- Monthly account fee: 0.00 for checking, 0.00 for savings.
+- Overdraft: not allowed; a transfer larger than the balance is refused."""
 
 # Seeded history, oldest first: (date, account, type, description, signed amount in cents).
 # Balances after each entry are derived backwards from the opening balances above.
@@ -161,8 +172,19 @@ class Bank:
         mine = [t for t in self.transactions if t["account"] == account]
         return list(reversed(mine))[:limit]
 
+    def statement(self, account: str) -> str:
+        """The account's transactions, oldest first, one per line, and its balance."""
+        lines = [f"Statement of the {account} account ({CURRENCY})"]
+        for t in self.transactions:
+            if t["account"] == account:
+                lines.append(f"{t['date']}  {t['description']}  {t['amount']:,.2f}  balance {t['balance_after']:,.2f}")
+        lines.append(f"Balance: {_formatted(self.balances[account])}")
+        return "\n".join(lines)
 
-AccountName = Annotated[str, Field(description="Account name: 'checking' or 'savings'.")]
+
+ACCOUNTS = {"json_schema_extra": {"enum": ["checking", "savings"]}}
+"""The accounts, as a schema's closed set of values (the server also takes them in any case)."""
+AccountName = Annotated[str, Field(description="Account name: 'checking' or 'savings'.", **ACCOUNTS)]
 
 
 def build_server() -> MCPServer:
@@ -207,8 +229,12 @@ def build_server() -> MCPServer:
         return bank.balance(bank.check_account(account))
 
     def transfer(
-        from_account: Annotated[str, Field(description="Account to take the money from: 'checking' or 'savings'.")],
-        to_account: Annotated[str, Field(description="Account to put the money into: 'checking' or 'savings'.")],
+        from_account: Annotated[
+            str, Field(description="Account to take the money from: 'checking' or 'savings'.", **ACCOUNTS)
+        ],
+        to_account: Annotated[
+            str, Field(description="Account to put the money into: 'checking' or 'savings'.", **ACCOUNTS)
+        ],
         amount: Annotated[float, Field(description="Amount in USD, greater than 0, at most 2 decimals.")],
     ) -> TransferResult:
         """Move money from one account to the other.
@@ -234,7 +260,27 @@ def build_server() -> MCPServer:
             raise ToolError(f"Invalid limit {limit}: it must be at least 1.")
         return bank.history(name, limit)
 
-    add_tools(server, list_accounts, get_balance, transfer, get_transactions)
+    add_tools(server, list_accounts, get_balance, transfer, get_transactions, changing=[transfer])
+
+    @server.resource(FEES_URI, name="fees", description="The bank's fees.", mime_type="text/plain")
+    def fees() -> str:
+        return FEES
+
+    @server.resource(STATEMENT_URI, name="statement", description="An account's statement.", mime_type="text/plain")
+    def statement(account: str) -> str:
+        return bank.statement(bank.check_account(account))
+
+    @server.prompt(description="Ask for a review of one account, with its statement attached.")
+    def review_account(account: AccountName) -> list[UserMessage]:
+        name = bank.check_account(account)
+        attached = mcp_types.TextResourceContents(
+            uri=STATEMENT_URI.format(account=name), mime_type="text/plain", text=bank.statement(name)
+        )
+        return [
+            UserMessage(f"Please review my {name} account: is anything unusual in its statement below?"),
+            UserMessage(mcp_types.EmbeddedResource(type="resource", resource=attached)),
+        ]
+
     return server
 
 

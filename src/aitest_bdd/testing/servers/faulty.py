@@ -8,30 +8,38 @@ Run it with ``python -m aitest_bdd.testing.servers.faulty`` (stdio). Each tool f
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
 
-from aitest_bdd.testing.servers._cli import add_tools
+from aitest_bdd.testing.servers._cli import CHANGING, READ_ONLY
 
 # The SDK refuses to send text that is not valid Unicode; these stand-ins are swapped for it on the wire.
 LONE_SURROGATE = "~~lone-surrogate~~"
 INVALID_UTF8 = "~~invalid-utf8~~"
 WIRE_BYTES = {LONE_SURROGATE.encode(): b"\\ud800", INVALID_UTF8.encode(): b"\xff\xfe"}
+Megabytes = Annotated[float, Field(description="The size of the answer, in megabytes.")]
+ENDS_THE_SERVER = ToolAnnotations(read_only_hint=False, destructive_hint=True)
 
 
 def build_server() -> MCPServer:
-    """A server whose tools crash, hang, raise, flood, answer with far too much or with broken text."""
+    """A server whose tools crash, hang, raise, flood, answer with far too much or with broken text.
+
+    Their definitions are clean (described, annotated): the tool lint finds nothing in them.
+    """
     server = MCPServer("faulty")
 
-    def echo(text: str) -> str:
+    def echo(text: Annotated[str, Field(description="The text to send back.")]) -> str:
         """Return the text unchanged (the one tool that behaves)."""
         return text
 
@@ -39,20 +47,22 @@ def build_server() -> MCPServer:
         """Kill the server process in the middle of the call."""
         os._exit(7)
 
-    def hang(seconds: float = 3600) -> str:
+    def hang(seconds: Annotated[float, Field(description="How long to wait, in seconds.")] = 3600) -> str:
         """Do not answer for a long time."""
         time.sleep(seconds)
         return "woke up"
 
-    def fail(message: str = "the ledger is locked") -> str:
+    def fail(
+        message: Annotated[str, Field(description="The error message to raise.")] = "the ledger is locked",
+    ) -> str:
         """Raise an error whose message the client sees."""
         raise ToolError(message)
 
-    def huge(megabytes: float = 10) -> str:
+    def huge(megabytes: Megabytes = 10) -> str:
         """Answer with a text of the given size."""
         return "x" * int(megabytes * 1024 * 1024)
 
-    def huge_structured(megabytes: float = 20) -> CallToolResult:
+    def huge_structured(megabytes: Megabytes = 20) -> CallToolResult:
         """Answer with a short text and structured content of the given size."""
         rows = ["x" * 1000] * int(megabytes * 1000)
         return CallToolResult(content=[TextContent(type="text", text="rows sent")], structured_content={"rows": rows})
@@ -63,7 +73,7 @@ def build_server() -> MCPServer:
         sys.stdout.flush()
         return "answered after the noise"
 
-    def stderr_flood(megabytes: float = 5) -> str:
+    def stderr_flood(megabytes: Megabytes = 5) -> str:
         """Write a lot to stderr, then answer."""
         line = "log line that nobody asked for " * 4 + "\n"
         for _ in range(int(megabytes * 1024 * 1024 / len(line))):
@@ -84,20 +94,10 @@ def build_server() -> MCPServer:
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
         return f"started helper process {helper.pid}"
 
-    add_tools(
-        server,
-        echo,
-        crash,
-        hang,
-        fail,
-        huge,
-        huge_structured,
-        stdout_noise,
-        stderr_flood,
-        lone_surrogate,
-        invalid_utf8,
-        spawn_child,
-    )
+    for tool in (echo, hang, fail, huge, huge_structured, stdout_noise, stderr_flood, lone_surrogate, invalid_utf8):
+        server.add_tool(tool, description=inspect.getdoc(tool), annotations=READ_ONLY)
+    server.add_tool(crash, description=inspect.getdoc(crash), annotations=ENDS_THE_SERVER)
+    server.add_tool(spawn_child, description=inspect.getdoc(spawn_child), annotations=CHANGING)
     return server
 
 

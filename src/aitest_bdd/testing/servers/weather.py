@@ -4,13 +4,19 @@ Run it with ``python -m aitest_bdd.testing.servers.weather`` (stdio), or add
 ``--transport streamable-http --host 127.0.0.1 --port 8000`` to serve it at ``/mcp``.
 The data is fixed (no randomness, no clock): Paris is 18°C and partly cloudy today, and it
 rains in Paris tomorrow (80% chance of rain), so a demo agent can say "bring an umbrella".
+Besides JSON, two tools answer with other content: `get_weather_icon` with a PNG image (drawn here, a
+few hundred bytes), `get_weather_report` with an embedded text resource and a link to a resource.
 """
 
 from __future__ import annotations
 
+import base64
+import struct
+import zlib
 from collections.abc import Sequence
 from typing import Annotated
 
+import mcp_types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
@@ -95,7 +101,14 @@ FORECAST: dict[str, list[tuple[int, int, str, int]]] = {
 
 CITY_NAMES = ", ".join(CURRENT)
 
-CityName = Annotated[str, Field(description=f"City name, case-insensitive. One of: {CITY_NAMES}.", examples=["Paris"])]
+CityName = Annotated[
+    str,
+    Field(
+        description=f"City name, case-insensitive. One of: {CITY_NAMES}.",
+        examples=["Paris"],
+        json_schema_extra={"enum": list(CURRENT)},
+    ),
+]
 
 
 def resolve_city(city: str) -> str:
@@ -105,6 +118,39 @@ def resolve_city(city: str) -> str:
         if name.casefold() == wanted:
             return name
     raise ToolError(f"Unknown city {city!r}. Available cities: {CITY_NAMES}.")
+
+
+ICON_SIZE = 32
+SKY = {"clear": (90, 160, 230), "cloudy": (150, 160, 175), "rainy": (95, 105, 125)}
+SUN, CLOUD, RAIN = (250, 205, 40), (235, 235, 240), (60, 110, 220)
+
+
+def sky_of(conditions: str) -> str:
+    """The icon drawn for `conditions`: "rainy", "cloudy" or "clear"."""
+    if "rain" in conditions or "shower" in conditions or "thunder" in conditions:
+        return "rainy"
+    return "cloudy" if "cloud" in conditions or "overcast" in conditions else "clear"
+
+
+def icon_png(sky: str) -> bytes:
+    """A 32x32 PNG of the weather: a sun on blue, a cloud on grey, or a cloud with rain below it."""
+
+    def pixel(x: int, y: int) -> tuple[int, int, int]:
+        if sky == "clear" and (x - 16) ** 2 + (y - 16) ** 2 < 64:
+            return SUN
+        if sky != "clear" and 6 <= x < 26 and 8 <= y < 18 and (x - 16) ** 2 / 100 + (y - 13) ** 2 / 25 < 1:
+            return CLOUD
+        if sky == "rainy" and y >= 20 and (x + y) % 6 == 0:
+            return RAIN
+        return SKY[sky]
+
+    rows = b"".join(b"\x00" + bytes(value for x in range(ICON_SIZE) for value in pixel(x, y)) for y in range(ICON_SIZE))
+    header = struct.pack(">IIBBBBB", ICON_SIZE, ICON_SIZE, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows)) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def build_server() -> MCPServer:
@@ -148,7 +194,46 @@ def build_server() -> MCPServer:
         ]
         return Forecast(city=name, days=daily)
 
-    add_tools(server, get_weather, get_forecast)
+    def get_weather_icon(city: CityName) -> list[mcp_types.TextContent | mcp_types.ImageContent]:
+        """Get a picture of the current weather in a city: a line of text, then a 32x32 PNG icon
+        (a sun, a cloud, or a cloud with rain).
+        """
+        name = resolve_city(city)
+        conditions = CURRENT[name][1]
+        data = base64.b64encode(icon_png(sky_of(conditions))).decode("ascii")
+        return [
+            mcp_types.TextContent(type="text", text=f"The weather icon for {name} ({conditions}):"),
+            mcp_types.ImageContent(type="image", data=data, mime_type="image/png"),
+        ]
+
+    def get_weather_report(
+        city: CityName,
+    ) -> list[mcp_types.TextContent | mcp_types.EmbeddedResource | mcp_types.ResourceLink]:
+        """Get the written weather report for a city: today's weather as an embedded text resource, and a
+        link to the city's forecast resource.
+        """
+        name = resolve_city(city)
+        temperature, conditions, humidity, wind = CURRENT[name]
+        slug = name.lower().replace(" ", "-")
+        report = f"Weather report for {name}: {temperature}°C and {conditions}, humidity {humidity}%, wind {wind} km/h."
+        return [
+            mcp_types.TextContent(type="text", text=f"The weather report for {name}:"),
+            mcp_types.EmbeddedResource(
+                type="resource",
+                resource=mcp_types.TextResourceContents(
+                    uri=f"weather://reports/{slug}", mime_type="text/plain", text=report
+                ),
+            ),
+            mcp_types.ResourceLink(
+                type="resource_link",
+                name=f"{name} forecast",
+                uri=f"weather://forecasts/{slug}",
+                description=f"The {MAX_FORECAST_DAYS}-day forecast for {name}",
+                mime_type="application/json",
+            ),
+        ]
+
+    add_tools(server, get_weather, get_forecast, get_weather_icon, get_weather_report)
     return server
 
 

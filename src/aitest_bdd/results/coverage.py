@@ -1,0 +1,238 @@
+"""Tool-surface coverage: for each MCP server, which of its tools the tests offered, called and exercised.
+
+It is computed from the tests' results alone (their conversations' offered tools and tool calls), so a
+serial run, a run under pytest-xdist and `aitest-bdd-merge` of shards come to the same coverage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..conversation.turns import Conversation, OfferedTool
+from .schema import TestResult
+from .tool_lint import closed_values, lint
+from .tool_surface import ParameterUse, ServerCoverage, ToolCoverage, ToolSurface
+
+UNKNOWN_SERVER = "(server not recorded)"
+_SHARE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<percent>%?)")
+
+ToolKey = tuple[str, str]
+"""A tool by (server label, tool name)."""
+
+
+@dataclass(frozen=True)
+class CallUse:
+    """What coverage keeps of a tool call: whose tool it was, whether it succeeded, its top-level arguments."""
+
+    tool: ToolKey
+    turn: int
+    succeeded: bool
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConversationUse:
+    """What coverage keeps of a conversation. `key` is the same for every test that holds it (a Python session's
+    tests each hold the conversation so far)."""
+
+    key: tuple[Any, ...]
+    offered: frozenset[ToolKey]
+    calls: tuple[CallUse, ...]
+
+
+@dataclass(frozen=True)
+class TestToolUse:
+    """What coverage keeps of a test."""
+
+    __test__ = False
+
+    nodeid: str
+    turns: int
+    conversations: tuple[ConversationUse, ...]
+
+
+@dataclass
+class SurfaceTally:
+    """The tool use of every test (a test reported again replaces its earlier report) and every tool definition."""
+
+    uses: dict[str, TestToolUse] = field(default_factory=dict)
+    definitions: dict[str, OfferedTool] = field(default_factory=dict)
+
+    def add(self, test: TestResult) -> None:
+        """Note the test's offered tools and tool calls, and the definitions it carries."""
+        self.uses[test.nodeid] = use_of(test)
+        self.know(tool for conversation in test.conversations for tool in conversation.tools)
+
+    def know(self, definitions: Iterable[OfferedTool]) -> None:
+        """Keep each definition that carries its parameters, once by its digest."""
+        for tool in definitions:
+            if tool.definition and tool.parameters is not None and tool.definition not in self.definitions:
+                self.definitions[tool.definition] = tool
+
+    def surface(self) -> ToolSurface:
+        """The coverage by server, the definitions and the lint's findings."""
+        definitions = sorted(
+            self.definitions.values(), key=lambda tool: (tool.server or "", tool.name, tool.definition)
+        )
+        findings, not_checked = lint(definitions)
+        return ToolSurface(
+            servers=coverage(self.uses.values(), definitions),
+            definitions=definitions,
+            findings=findings,
+            not_checked=not_checked,
+        )
+
+
+def tool_surface(tests: list[TestResult], definitions: Iterable[OfferedTool] = ()) -> ToolSurface:
+    """The tool surface of `tests`, with `definitions` known from elsewhere (the results file's own)."""
+    tally = SurfaceTally()
+    tally.know(definitions)
+    for test in tests:
+        tally.add(test)
+    return tally.surface()
+
+
+def leave_definitions_out(test: dict[str, Any]) -> None:
+    """Drop the parameters and annotations of a test's offered tools (as JSON), which the run keeps once each."""
+    for conversation in test.get("conversations", []):
+        for tool in conversation.get("tools", []):
+            if tool.get("definition"):
+                tool["parameters"] = tool["annotations"] = None
+
+
+def use_of(test: TestResult) -> TestToolUse:
+    """What coverage needs of `test`."""
+    return TestToolUse(
+        test.nodeid,
+        test.turn_count,
+        tuple(_conversation_use(test, index, conversation) for index, conversation in enumerate(test.conversations)),
+    )
+
+
+def _conversation_use(test: TestResult, index: int, conversation: Conversation) -> ConversationUse:
+    owner = {tool.name: tool.server or UNKNOWN_SERVER for tool in conversation.tools}
+    if test.kind == "python" and test.session:
+        key: tuple[Any, ...] = (test.session, conversation.agent, conversation.attempt)
+    else:
+        key = (test.nodeid, index)
+    calls = tuple(
+        CallUse(
+            (owner[call.name], call.name),
+            turn.number,
+            not call.is_error,
+            {
+                name: value if isinstance(value, str | int | float | bool) else None
+                for name, value in call.arguments.items()
+            },
+        )
+        for turn in conversation.turns
+        for call in turn.tool_calls
+        if call.name in owner
+    )
+    return ConversationUse(key, frozenset((server, name) for name, server in owner.items()), calls)
+
+
+def coverage(uses: Iterable[TestToolUse], definitions: list[OfferedTool]) -> list[ServerCoverage]:
+    """Each server's tools, sorted by server and name; a conversation's turn counts once, for the first test
+    (in turns) that holds it."""
+    offered: Counter[ToolKey] = Counter()
+    calls: dict[ToolKey, list[tuple[str, CallUse]]] = defaultdict(list)
+    seen_conversations: set[tuple[Any, ...]] = set()
+    seen_turns: set[tuple[tuple[Any, ...], int]] = set()
+    for use in sorted(uses, key=lambda use: (use.turns, use.nodeid)):
+        for conversation in use.conversations:
+            if conversation.key not in seen_conversations:
+                seen_conversations.add(conversation.key)
+                offered.update(conversation.offered)
+            new = {call.turn for call in conversation.calls if (conversation.key, call.turn) not in seen_turns}
+            for call in conversation.calls:
+                if call.turn in new:
+                    calls[call.tool].append((use.nodeid, call))
+            seen_turns.update((conversation.key, turn) for turn in new)
+    schemas: dict[ToolKey, list[dict[str, Any]]] = defaultdict(list)
+    for tool in definitions:
+        schemas[(tool.server or UNKNOWN_SERVER, tool.name)].append(tool.parameters or {})
+    servers: dict[str, list[ToolCoverage]] = defaultdict(list)
+    for key in sorted(offered):
+        made = calls.get(key, [])
+        servers[key[0]].append(
+            ToolCoverage(
+                name=key[1],
+                offered=offered[key],
+                calls=len(made),
+                succeeded=sum(call.succeeded for _nodeid, call in made),
+                tests=sorted({nodeid for nodeid, _call in made}),
+                parameters=_parameters(schemas.get(key, []), [call for _nodeid, call in made]),
+            )
+        )
+    return [ServerCoverage(server=server, tools=tools) for server, tools in servers.items()]
+
+
+def _parameters(schemas: list[dict[str, Any]], calls: list[CallUse]) -> list[ParameterUse]:
+    """The top-level parameters of the tool's definitions (all of them, when it had several), and their use."""
+    found: dict[str, ParameterUse] = {}
+    for schema in schemas:
+        required = set(schema.get("required") or [])
+        for name, spec in (schema.get("properties") or {}).items():
+            known = found.setdefault(name, ParameterUse(name=name))
+            known.required |= name in required
+            values = closed_values(spec, schema) if isinstance(spec, dict) else None
+            if values is not None:
+                known.enum = [*(known.enum or []), *(value for value in values if value not in (known.enum or []))]
+    for call in calls:
+        for name, value in call.arguments.items():
+            if name in found:
+                parameter = found[name]
+                parameter.calls += 1
+                if parameter.enum and value in parameter.enum and value not in parameter.values_used:
+                    parameter.values_used.append(value)
+    for parameter in found.values():
+        parameter.values_used.sort(key=(parameter.enum or []).index)
+    return sorted(found.values(), key=lambda parameter: parameter.name)
+
+
+def parse_share(text: str, given: str) -> float:
+    """`80%` or `0.8` → 0.8: a share above 0 and at most 1. `given` says where the text came from."""
+    found = _SHARE.fullmatch(text.strip())
+    share = float(found["number"]) / (100 if found["percent"] else 1) if found else 0.0
+    if not 0 < share <= 1:
+        raise ValueError(f"{given} is not a share of tools: write one above 0, such as 80% or 0.8")
+    return share
+
+
+def coverage_lines(surface: ToolSurface) -> list[str]:
+    """One line per server: `bank: 7 of 9 tools exercised; never: close_account, export_csv`."""
+    lines = []
+    for server in surface.servers:
+        line = f"{server.server}: {server.exercised} of {len(server.tools)} tools exercised"
+        never = [
+            tool.name + (" (every call failed)" if tool.calls else "") for tool in server.tools if not tool.exercised
+        ]
+        lines.append(line + (f"; never: {', '.join(never)}" if never else ""))
+    return lines
+
+
+def coverage_shortfalls(surface: ToolSurface, share: float) -> list[str]:
+    """Why the run fails `--aitest-min-tool-coverage`: each server whose share of exercised tools is below it."""
+    return [
+        f"MCP server {server.server!r} exercised {server.exercised} of {len(server.tools)} tools "
+        f"({server.share:.0%}), below --aitest-min-tool-coverage {share:.0%}: never exercised {', '.join(server.never)}"
+        for server in surface.servers
+        if server.share < share
+    ]
+
+
+def lint_line(surface: ToolSurface) -> str | None:
+    """How many findings the tool lint has, on how many tools; None when it has none."""
+    if not surface.findings:
+        return None
+    tools = {(finding.server, finding.tool) for finding in surface.findings}
+    count = len(surface.findings)
+    return (
+        f"tool lint: {count} finding{'s' * (count != 1)} on {len(tools)} tool{'s' * (len(tools) != 1)} "
+        "(see the report, or tool_surface.findings in --aitest-json)"
+    )
