@@ -1,11 +1,13 @@
 """A raw JSON-RPC MCP server over stdio that breaks the protocol in ways the SDK's own server refuses to.
 
 Run it as ``python hostile_mcp.py [--string-schema] [--start-once PATH]``. It speaks just enough of the
-protocol (initialize, tools/list, tools/call). Its tool ``echo`` answers properly; ``malformed_content``
-answers with content blocks that lack their ``text``; ``wrong_structure`` answers with structured
-content that breaks its own output schema; ``crash`` ends the process during the call. With
-``--string-schema`` it also offers ``takes_a_string``, whose input schema is not an object. With
-``--start-once PATH`` it starts only once: it creates PATH, and exits at once when PATH is already there.
+protocol (initialize, tools/list, tools/call, prompts/list, prompts/get, resources/list, resources/read,
+resources/templates/list). Its tool ``echo`` answers properly; ``malformed_content`` answers with content
+blocks that lack their ``text``; ``wrong_structure`` answers with structured content that breaks its own
+output schema; ``crash`` ends the process during the call, and so do getting its prompt ``crash`` and
+reading its resource ``hostile://crash``. With ``--string-schema`` it also offers ``takes_a_string``, whose
+input schema is not an object. With ``--start-once PATH`` it starts only once: it creates PATH, and exits at
+once when PATH is already there.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ TOOLS = [
         "outputSchema": {"type": "object", "properties": {"count": {"type": "integer"}}, "required": ["count"]},
     },
 ]
+CAPABILITIES = {"tools": {}, "prompts": {}, "resources": {}}
+CRASH_URI = "hostile://crash"
+"""The resource whose reading ends the server."""
 STRING_SCHEMA = {"name": "takes_a_string", "description": "Its schema is a string.", "inputSchema": {"type": "string"}}
 
 
@@ -49,10 +54,18 @@ def answer(message: dict[str, Any], tools: list[dict[str, Any]]) -> dict[str, An
         server = {"name": "hostile", "version": "1"}
         return reply(
             message_id,
-            {"protocolVersion": params.get("protocolVersion"), "capabilities": {"tools": {}}, "serverInfo": server},
+            {"protocolVersion": params.get("protocolVersion"), "capabilities": CAPABILITIES, "serverInfo": server},
         )
     if method == "tools/list":
         return reply(message_id, {"tools": tools})
+    if method == "prompts/list":
+        return reply(message_id, {"prompts": [{"name": "crash", "description": "Getting it ends the server."}]})
+    if method == "resources/list":
+        return reply(message_id, {"resources": [{"uri": CRASH_URI, "name": "crash"}]})
+    if method == "resources/templates/list":
+        return reply(message_id, {"resourceTemplates": []})
+    if method in ("prompts/get", "resources/read"):
+        os._exit(7)
     if method == "tools/call" and params.get("name") == "echo":
         return reply(message_id, {"content": [{"type": "text", "text": (params.get("arguments") or {}).get("text")}]})
     if method == "tools/call" and params.get("name") == "malformed_content":

@@ -7,15 +7,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import everything_server
 import pytest
 from everything_server import Everything
 from fault_table import HEALTHY, OUTPUTS
 from playwright.sync_api import sync_playwright
 from test_report_html import CHROMIUM, CHROMIUM_ARGS
+
+from aitest_bdd import Agent, MCPServer, Provider
+from aitest_bdd.conversation.mcp_context import RESOURCE_INTRO
+from aitest_bdd.conversation.session import AgentSession
+from aitest_bdd.errors import ToolServerError
+from aitest_bdd.runtime import Runtime
+from aitest_bdd.tools.toolbox import Toolbox
 
 everything = everything_server.everything
 
@@ -124,9 +133,11 @@ def test_a_prompt_and_a_resource_replay_with_no_server(project) -> None:
     project.feature("context", FEATURE)
     project.run("--aitest-record=once").assert_outcomes(passed=2)
     recording = json.loads((project.pytester.path / "recordings/context/test_a_prompt.json").read_text())
-    kinds = [(item["kind"], item["request"].get("method")) for item in recording["sessions"]["banking"]["interactions"]]
-    assert kinds[:2] == [("list", "prompts/list"), ("prompt", None)]
-    assert ("list", "resources/templates/list") in kinds
+    interactions = recording["sessions"]["banking"]["interactions"]
+    kinds = [(item["kind"], item["request"].get("method"), item["turn"]) for item in interactions]
+    assert kinds[:2] == [("offers", "prompts/list", 1), ("prompt", None, 1)]
+    # what the Then steps after turn 1 ask is recorded, like what the Given and When steps ask, under the next turn
+    assert ("offers", "resources/templates/list", 2) in kinds
     sent = len(project.server.requests)
     conftest = project.pytester.path / "conftest.py"
     agents = conftest.read_text()
@@ -159,6 +170,20 @@ FAULTS = (
   Scenario: a prompt not offered
     Given the agent "banking"
     Then the server offers the prompt "open_account"
+
+  Scenario: a prompt its server does not offer
+    Given the agent "banking"
+    When the user runs the prompt "open_account" from the server "banking"
+
+  Scenario: a server the agent does not have
+    Given the agent "banking"
+    When the user says "Are transfers free?"
+    Then the server "bank" offers the prompt "review_account"
+
+  Scenario: a table of one column
+    Given the agent "banking"
+    When the user runs the prompt "review_account" from the server "banking" with:
+      | account |
 """
     + HEALTHY
 )
@@ -167,7 +192,7 @@ FAULTS = (
 @pytest.mark.script(SCRIPT)
 def test_what_is_not_offered_fails_its_scenario_with_one_message(project) -> None:
     project.feature("faults", FAULTS)
-    project.run(*OUTPUTS).assert_outcomes(passed=1, failed=4)
+    project.run(*OUTPUTS).assert_outcomes(passed=1, failed=7)
     tests = results_by_name(project.pytester.path)
     assert tests["healthy"]["status"] == "passed"
     messages = {name: test["message"] for name, test in tests.items() if test["status"] == "failed"}
@@ -182,6 +207,12 @@ def test_what_is_not_offered_fails_its_scenario_with_one_message(project) -> Non
         'Given the resource "bank://policies/loans" from the server "NAME" is in the context',
         "a prompt not offered": "expected an MCP server of agent 'banking' to offer the prompt \"open_account\", "
         "but none does; the prompts offered: banking: review_account",
+        "a prompt its server does not offer": "MCP server 'banking' does not offer the prompt 'open_account'; the "
+        "prompts offered: banking: review_account",
+        "a server the agent does not have": "agent 'banking' has no MCP server 'bank'; it has: banking\n\nTurn 1\n"
+        "  user: Are transfers free?\n  assistant: Yes, transfers between your accounts are free.",
+        "a table of one column": 'the step "the user runs the prompt "review_account" from the server "banking" '
+        'with:" needs a table of argument and value rows, e.g. | account | checking |',
     }
     assert project.live_servers() == []
 
@@ -256,3 +287,89 @@ def test_prompts_and_resources_of_server_everything(project, everything: Everyth
         [],
         [],
     ]
+
+
+FAILED_TURN_SCRIPT = {
+    "rules": [
+        {"user": "cut short", "replies": [{"content": "word " * 20, "finish_reason": "length"}]},
+        {"user": "Are transfers free?", "replies": [{"content": "Yes, transfers between your accounts are free."}]},
+        {"user": "hello", "replies": [{"content": "hello"}]},
+    ]
+}
+
+
+def test_a_resource_enters_the_history_only_with_a_turn_that_succeeds(scripted_server) -> None:
+    model = scripted_server(FAILED_TURN_SCRIPT)
+    provider = Provider(model="scripted-default", base_url=model.base_url, max_retries=0, timeout=10)
+    banking = MCPServer(name="banking", command=[sys.executable, "-m", "aitest_bdd.testing.servers.banking"])
+    runtime = Runtime()
+    session = AgentSession(Agent(name="banking", provider=provider, mcp_servers=[banking]), runtime)
+
+    def resources_sent() -> int:
+        return sum(str(text).startswith(RESOURCE_INTRO) for text in user_messages(model.requests[-1]))
+
+    try:
+        session.add_resource("bank://policies/fees")
+        failed = session.say("cut short")
+        assert failed.error and [used.uri for used in failed.resources] == ["bank://policies/fees"]
+        assert resources_sent() == 1
+        assert session.history == [], "the failed turn left the resource in the history"
+        answered = session.say("Are transfers free?")
+        assert answered.error is None
+        assert [used.uri for used in answered.resources] == ["bank://policies/fees"]
+        assert resources_sent() == 1
+        later = session.say("hello")
+        assert (later.error, later.resources, resources_sent()) == (None, [], 1)
+        before = session.checkpoint()
+        session.add_resource("bank://policies/fees")
+        session.rewind(before)  # the resource added after the checkpoint is forgotten with what came after it
+        assert session.say("hello").resources == []
+    finally:
+        session.close()
+        runtime.close()
+
+
+HOSTILE_AGENT = """
+
+@pytest.fixture
+def aitest_agents(base_agents):
+    command = [sys.executable, {hostile!r}]
+    server = MCPServer(name="hostile", command=command, env={{"AITEST_TEST_MARKER": MARKER}})
+    return [*base_agents, Agent(name="hostile", provider=base_agents[0].provider, mcp_servers=[server])]
+"""
+DIES = (
+    """Feature: a server that dies
+
+  Scenario: during prompts/get
+    Given the agent "hostile"
+    When the user runs the prompt "crash"
+
+  Scenario: during resources/read
+    Given the agent "hostile"
+    And the resource "hostile://crash" is in the context
+"""
+    + HEALTHY
+)
+
+
+@pytest.mark.script(SCRIPT)
+def test_a_server_that_dies_during_a_prompt_or_a_resource_fails_its_scenario_with_one_message(project) -> None:
+    conftest = project.pytester.path / "conftest.py"
+    agents = conftest.read_text().replace("def aitest_agents():", "def base_agents():")
+    hostile = str(Path(__file__).parent / "hostile_mcp.py")
+    conftest.write_text(agents + HOSTILE_AGENT.format(hostile=hostile))
+    project.feature("dies", DIES)
+    project.run(*OUTPUTS).assert_outcomes(passed=1, failed=2)
+    messages = {name: test["message"] for name, test in results_by_name(project.pytester.path).items()}
+    dropped = "Connection closed (the server exited or dropped the connection; its stderr or log says why)"
+    assert messages == {
+        "during prompts/get": f"MCP server 'hostile' failed during prompts/get of 'crash': {dropped}",
+        "during resources/read": f"MCP server 'hostile' failed during resources/read of 'hostile://crash': {dropped}",
+        "healthy": None,
+    }
+    assert project.live_servers() == []
+
+
+def test_a_toolbox_asked_for_a_server_it_does_not_have_says_so() -> None:
+    with pytest.raises(ToolServerError, match=r"^there is no MCP server 'bank' in this toolbox; its servers: none$"):
+        anyio.run(Toolbox([]).prompt, "bank", "review_account", {})

@@ -16,7 +16,12 @@ SERVER_ENV = "server-env-marker-0a77f1"
 EXPANDED = "expanded-var-marker-e3b9"
 MASKED = "order-4711-0815"
 JUDGE_KEY = "sk-judge-marker-64e8b2"
-SECRETS = [PROVIDER_KEY, ENV_KEY, URL_PASSWORD, MCP_QUERY_KEY, MCP_HEADER, SERVER_ENV, EXPANDED, MASKED, JUDGE_KEY]
+MASKED_RESOURCE = "Overdraft: not allowed"
+SECRETS = [
+    *(PROVIDER_KEY, ENV_KEY, URL_PASSWORD, MCP_QUERY_KEY, MCP_HEADER, SERVER_ENV, EXPANDED, MASKED, JUDGE_KEY),
+    MASKED_RESOURCE,
+]
+TASK = f"the key is {PROVIDER_KEY}"
 
 SCRIPT = {
     "rules": [
@@ -30,6 +35,28 @@ SCRIPT = {
             ],
         },
         {"user": "my order", "replies": [{"content": f"your order number is {MASKED}"}]},
+        {
+            "user": "plan with the key",
+            "replies": [
+                {
+                    "tool_calls": [
+                        {"name": "add_task", "arguments": {"title": TASK}},
+                        {"name": "summarise_tasks", "arguments": {}},
+                        {"name": "plan_task", "arguments": {"title": TASK}},
+                        {"name": "review_tasks", "arguments": {}},
+                    ]
+                },
+                {"content": "done"},
+            ],
+        },
+        {"user_regex": "^Summarise this to-do list", "replies": [{"content": "sampled with {authorization}"}]},
+        {
+            "user": "chatter the key",
+            "replies": [
+                {"tool_calls": [{"name": "chatter", "arguments": {"text": PROVIDER_KEY, "count": 3}}]},
+                {"content": "done"},
+            ],
+        },
         {"user": "hello", "replies": [{"content": "Hello!"}]},
         {"user_regex": "CRITERION", "replies": [{"error": {"status": 401, "message": "judge key {authorization}"}}]},
     ]
@@ -66,6 +93,8 @@ def aitest_agents(aitest_agents):
         Agent(name="keyed", provider=keyed),
         Agent(name="from-env", provider=from_env),
         Agent(name="keyed-tools", provider=keyed, mcp_servers=by_name["faulty"].mcp_servers),
+        Agent(name="keyed-todo", provider=keyed, mcp_servers=by_name["todo"].mcp_servers),
+        Agent(name="keyed-bank", provider=keyed, mcp_servers=by_name["banking"].mcp_servers),
         Agent(name="unreachable", provider=unreachable),
         Agent(
             name="mcp-url",
@@ -129,6 +158,23 @@ FEATURE = """Feature: Secrets
     When the user says "my order"
     Then the response contains "nothing like this"
 
+  Scenario: a server asks and reports with the key
+    Given the agent "keyed-todo"
+    And the user declines the server's questions
+    When the user says "plan with the key"
+    Then the response contains "nothing like this"
+
+  Scenario: a server logs the key as a name
+    Given the agent "keyed-tools"
+    When the user says "chatter the key"
+    Then the response contains "nothing like this"
+
+  Scenario: a resource holds a masked text
+    Given the agent "keyed-bank"
+    And the resource "bank://policies/fees" is in the context
+    When the user says "hello"
+    Then the response contains "nothing like this"
+
   Scenario: the judge's error quotes its key
     Given the agent "keyed"
     When the user says "hello"
@@ -158,7 +204,8 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
     monkeypatch.setenv("AITEST_CONFIG_VALUE", EXPANDED)
     path: Path = project.pytester.path
     project.pytester.makeini(
-        "[pytest]\nasyncio_default_fixture_loop_scope = function\naitest_record_mask =\n    order-\\d{4}-\\d{4}\n"
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "aitest_record_mask =\n    order-\\d{4}-\\d{4}\n    Overdraft: \\w+ \\w+\n"
     )
     folder = path / "secrets"
     folder.mkdir()
@@ -170,7 +217,7 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
         "--aitest-report", "report.html", "--aitest-md", "summary.md", "--junitxml", "junit.xml",
         "--cucumberjson", "cucumber.json", timeout=120,
     )  # fmt: skip
-    result.assert_outcomes(passed=1, failed=10)
+    result.assert_outcomes(passed=1, failed=13)
     texts = {name: (path / name).read_text(encoding="utf-8") for name in OUTPUTS}
     recordings = sorted((folder / "recordings").rglob("*.json"))
     assert recordings, "the scenarios whose turns ran must be recorded"
@@ -189,6 +236,16 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
     assert "${AITEST_CONFIG_VALUE}" in terminal
     assert "your order number is [MASKED]" in texts["results.json"]
     assert "judge key: Bearer [SECRET]" in terminal or "judge key Bearer [SECRET]" in terminal
+    results = texts["results.json"]
+    for echoed in (
+        "sampled with Bearer [SECRET]",  # a sampling answer
+        "How should the task 'the key is [SECRET]' be planned?",  # a question for the user
+        "reviewed 'the key is [SECRET]'",  # a progress message
+        "reviewed task 1: the key is [SECRET]",  # a log message
+        '{\\"[SECRET]\\": 1, \\"padding\\": \\"\\"}',  # a log's data, whose names the server chose
+        "[MASKED]; a transfer larger than the balance",  # a resource's text
+    ):
+        assert echoed in results, echoed
 
 
 def test_labels_never_carry_secrets() -> None:

@@ -9,6 +9,8 @@ import json
 import everything_server
 import pytest
 from everything_server import Everything
+from playwright.sync_api import Browser
+from test_report_html import browser, open_report  # noqa: F401 (the module-scoped browser fixture)
 
 everything = everything_server.everything
 
@@ -22,6 +24,8 @@ def aitest_agents(base_agents):
         Agent(name="todo-roots", provider=provider, mcp_servers=[server("todo", roots=["exports", "file:///srv/x"])]),
         Agent(name="todo-sampler", provider=provider, mcp_servers=[server("todo", sampling_model="scripted-sampler")]),
         Agent(name="todo-shared", provider=provider, mcp_servers=[server("todo", scope="feature")]),
+        Agent(name="faulty-errors", provider=provider, mcp_servers=[server("faulty", log_level="error")]),
+        Agent(name="faulty-no-logs", provider=provider, mcp_servers=[server("faulty", log_level=None)]),
     ]
 """
 
@@ -57,6 +61,33 @@ SCRIPT = {
                     ]
                 },
                 {"content": "{result:review_tasks}"},
+            ],
+        },
+        {
+            "user": "chatter a little",
+            "replies": [
+                {"tool_calls": [{"name": "chatter", "arguments": {"count": 16}}]},
+                {"content": "{result:chatter}"},
+            ],
+        },
+        {
+            "user": "chatter a lot",
+            "replies": [
+                {"tool_calls": [{"name": "chatter", "arguments": {"count": 150, "padding": 10000}}]},
+                {"content": "{result:chatter}"},
+            ],
+        },
+        {
+            "user": "a long task",
+            "replies": [
+                {
+                    "tool_calls": [
+                        {"name": "add_task", "arguments": {"title": "long " * 5000}},
+                        {"name": "summarise_tasks", "arguments": {}},
+                        {"name": "plan_task", "arguments": {"title": "long " * 5000}},
+                    ]
+                },
+                {"content": "done"},
             ],
         },
         {
@@ -402,3 +433,181 @@ def test_server_everything_asks_and_is_answered(project, everything: Everything,
     assert "server everything: 1 tool(s) that run only as MCP tasks are not offered: simulate-research-query" in (
         markdown.replace("\\", "")
     )
+
+
+@pytest.mark.script(SCRIPT)
+def test_real_servers_against_a_recording_get_the_recorded_sampling_answers_without_a_model(project) -> None:
+    project.feature("answered", ANSWERED)
+    only = ("-k", "summary", "--aitest-json", "results.json")
+    project.run("--aitest-record=once", *only).assert_outcomes(passed=1, deselected=2)
+    recorded = calls(results(project)["A summary by the client's model"])["summarise_tasks"]
+    project.server.stop()
+    requests = len(project.server.requests)
+    project.run("--aitest-record=none", "--aitest-real-tools", *only).assert_outcomes(passed=1, deselected=2)
+    assert len(project.server.requests) == requests
+    again = calls(results(project)["A summary by the client's model"])["summarise_tasks"]
+    assert again["result_text"] == recorded["result_text"] == "Summary: One urgent task: buy milk."
+    assert [(s["text"], s["total_tokens"], s["messages"]) for s in again["samplings"]] == [
+        (s["text"], s["total_tokens"], s["messages"]) for s in recorded["samplings"]
+    ]
+
+
+@pytest.mark.script(SCRIPT)
+def test_a_masked_answer_to_a_question_replays(project) -> None:
+    ini = "[pytest]\nasyncio_default_fixture_loop_scope = function\naitest_record_mask = \\bhigh\\b\n"
+    project.pytester.makeini(ini)
+    project.feature(
+        "masked",
+        """
+        Feature: Masked
+          Scenario: The user's answer is masked in the recording
+            Given the agent "todo"
+            And the user will answer the server's question with:
+              | priority    | high |
+              | due_in_days | 3    |
+              | confirm     | yes  |
+            When the user says "plan milk"
+            Then the server asks the user for "choose its priority"
+        """,
+    )
+    project.run("--aitest-record=once").assert_outcomes(passed=1)
+    [recording] = (project.pytester.path / "recordings").rglob("*.json")
+    assert '"priority": "[MASKED]"' in recording.read_text(encoding="utf-8")
+    go_offline(project)
+    project.run("--aitest-record=none").assert_outcomes(passed=1)
+
+
+def _price(project, prices: dict[str, float]) -> None:
+    """Price the named scripted models at that many dollars per token."""
+    table = {model: {"input": dollars * 1e6, "output": dollars * 1e6} for model, dollars in prices.items()}
+    (project.pytester.path / "prices.json").write_text(json.dumps(table))
+    project.pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\naitest_pricing = prices.json\n")
+
+
+@pytest.mark.script(SCRIPT)
+def test_sampling_is_priced_on_its_own_model_and_an_unpriced_one_is_named(project) -> None:
+    add_agents(project)
+    project.feature(
+        "cost",
+        """
+        Feature: Cost
+          Scenario: Sampling costs
+            Given the agent "todo-sampler"
+            When the user says "add and summarise"
+            Then the conversation costs less than $1000000
+        """,
+    )
+    _price(project, {"scripted-default": 1})
+    result = project.run("--aitest-record=live", "--aitest-json", "results.json")
+    result.assert_outcomes(failed=1)
+    test = results(project)["Sampling costs"]
+    assert test["message"].startswith("price unknown for scripted-sampler (sampling for an MCP server): add it")
+    turn = test["conversations"][0]["turns"][0]
+    [sampling] = calls(test)["summarise_tasks"]["samplings"]
+    agent_tokens = sum(call["usage"]["total_tokens"] for call in turn["model_calls"])
+    assert sampling["cost_usd"] is None
+    assert turn["cost_usd"] == pytest.approx(agent_tokens)
+
+    _price(project, {"scripted-default": 1, "scripted-sampler": 2})
+    project.run("--aitest-record=live", "--aitest-json", "results.json").assert_outcomes(passed=1)
+    test = results(project)["Sampling costs"]
+    turn = test["conversations"][0]["turns"][0]
+    [sampling] = calls(test)["summarise_tasks"]["samplings"]
+    assert sampling["cost_usd"] == pytest.approx(2 * sampling["total_tokens"])
+    assert turn["cost_usd"] == pytest.approx(agent_tokens + 2 * sampling["total_tokens"])
+
+
+@pytest.mark.script(SCRIPT)
+def test_the_run_estimates_what_repeats_cost_with_their_sampling(project) -> None:
+    add_agents(project)
+    _price(project, {"scripted-default": 1, "scripted-sampler": 1000})
+    project.feature(
+        "repeated",
+        """
+        Feature: Repeated
+          Scenario: Summaries
+            Given the agent "todo-sampler"
+            When the user says "add and summarise"
+        """,
+    )
+    project.run("--aitest-record=all", "--aitest-json", "results.json").assert_outcomes(passed=1)
+    [turn] = results(project)["Summaries"]["conversations"][0]["turns"]
+    result = project.run("--aitest-record=all", "--aitest-repeat", "2")
+    result.stdout.fnmatch_lines(
+        [f"repeats: 1 scenario, up to 2 attempts, 2 of them live; estimated cost ${2 * turn['cost_usd']:,.2f} for 2*"]
+    )
+
+
+@pytest.mark.script(SCRIPT)
+def test_log_messages_below_the_servers_log_level_are_dropped(project) -> None:
+    add_agents(project)
+    project.feature(
+        "levels",
+        """
+        Feature: Levels
+          Scenario: Errors and worse
+            Given the agent "faulty-errors"
+            When the user says "chatter a little"
+
+          Scenario: No logs
+            Given the agent "faulty-no-logs"
+            When the user says "chatter a little"
+        """,
+    )
+    project.run("--aitest-json", "results.json").assert_outcomes(passed=2)
+    found = results(project)
+    errors = calls(found["Errors and worse"])["chatter"]
+    assert [log["level"] for log in errors["logs"]] == ["error", "critical", "alert", "emergency"] * 2
+    assert len(errors["progress"]) == 16
+    assert calls(found["No logs"])["chatter"]["logs"] == []
+
+
+@pytest.mark.script(SCRIPT)
+def test_what_a_server_sends_during_a_call_is_kept_within_bounds_and_what_was_left_out_is_said(
+    project,
+    browser: Browser,  # noqa: F811
+) -> None:
+    project.feature(
+        "chatty",
+        """
+        Feature: Chatty
+          Scenario: A chatty server
+            Given the agent "faulty"
+            When the user says "chatter a lot"
+
+          Scenario: Long texts
+            Given the agent "todo"
+            And the user declines the server's questions
+            When the user says "a long task"
+        """,
+    )
+    outputs = ("--aitest-json", "results.json", "--aitest-md", "report.md", "--aitest-report", "report.html")
+    project.run(*outputs).assert_outcomes(passed=2)
+    found = results(project)
+    chatter = calls(found["A chatty server"])["chatter"]
+    debug = sum(1 for number in range(1, 151) if number % 8 == 0)  # below the default log level, info
+    assert (len(chatter["progress"]), len(chatter["logs"])) == (100, 100)
+    assert chatter["left_out"] == {"progress": 50, "logs": 150 - debug - 100}
+    data = chatter["logs"][0]["data"]
+    assert data.startswith('{"chatter": 1, "padding": "xxx')
+    sent = len(json.dumps({"chatter": 1, "padding": "x" * 10000}))
+    assert data.endswith(f"[cut: the server sent {sent:,} characters; the first 4,000 are kept]")
+    markdown = (project.pytester.path / "report.md").read_text(encoding="utf-8")
+    assert "chatter: 32 log messages and 50 progress notifications more than a call keeps were left out" in markdown
+    page = open_report(browser, project.pytester.path / "report.html")
+    try:
+        page.get_by_text("A chatty server", exact=True).first.click()
+        page.locator(".tool-head", has_text="chatter").first.click()
+        page.get_by_text("During the call: 200 messages from the server").first.click()
+        assert page.get_by_text(
+            "left out, beyond what a call keeps: 50 progress notifications, 32 log messages"
+        ).first.is_visible()
+    finally:
+        page.context.close()
+
+    long = calls(found["Long texts"])
+    [sampling] = long["summarise_tasks"]["samplings"]
+    assert len(sampling["messages"][1]["content"]) < 20_100
+    assert "[cut: the server sent " in sampling["messages"][1]["content"]
+    [question] = long["plan_task"]["elicitations"]
+    assert len(question["message"]) < 20_100 and question["message"].endswith("the first 20,000 are kept]")

@@ -81,6 +81,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="while replaying the model, run the real MCP servers and fail on tool results that changed",
     )
     parser.addini("aitest_real_tools", "run real MCP servers while replaying, like --aitest-real-tools", type="bool")
+    group.addoption(
+        "--aitest-mcp-spares",
+        dest="aitest_mcp_spares",
+        metavar="N",
+        default=None,
+        help="warm spares of each scenario-scoped stdio MCP server, started while scenarios run (default 1; 0: none)",
+    )
+    parser.addini("aitest_mcp_spares", "warm spares per scenario-scoped stdio MCP server, like --aitest-mcp-spares")
     parser.addini("aitest_recordings_dir", "directory for recordings (default: recordings/ beside each test file)")
     parser.addini("aitest_record_mask", "regular expressions masked in recordings, one per line", type="linelist")
     parser.addini("aitest_pricing", "JSON file of model prices (USD per million tokens) added to the built-in table")

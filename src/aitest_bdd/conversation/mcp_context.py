@@ -13,10 +13,9 @@ import re
 from typing import Any
 
 from ..tools.answers import ContentBlock
-from ..tools.offers import Listing, PromptAnswer, ResourceAnswer
-from .tool_messages import IMAGE_TYPES
+from ..tools.offers import Offers, PromptResult, ResourceResult
+from .tool_messages import Message, image_part
 
-Message = dict[str, Any]
 RESOURCE_INTRO = "Resource attached to the conversation:"
 _EXPRESSION = re.compile(r"\{([+#./;?&]?)[^{}]*\}")
 _EXPANSIONS = {
@@ -36,33 +35,31 @@ class OfferError(RuntimeError):
     """A prompt or resource that the agent's MCP servers do not offer as asked; the message says what they offer."""
 
 
-def offered(listing: Listing) -> str:
-    """What each server lists, on one line: `banking: review_account; weather: none`."""
-    found = (f"{label}: {', '.join(item.key for item in items) or 'none'}" for label, items in listing.servers.items())
+def offered(offers: Offers) -> str:
+    """What each server offers, on one line: `banking: review_account; weather: none`."""
+    found = (f"{label}: {', '.join(item.key for item in items) or 'none'}" for label, items in offers.servers.items())
     return "; ".join(found) or "none (the agent has no MCP server)"
 
 
 def named_server(servers: list[str], server: str, agent: str) -> str:
-    """`server`, when it is one of the agent's servers."""
+    """`server`, when it is one of the agent's servers (`servers`, their labels)."""
     if server not in servers:
         raise OfferError(f"agent {agent!r} has no MCP server {server!r}; it has: {', '.join(servers) or 'none'}")
     return server
 
 
-def prompt_server(listing: Listing, name: str, arguments: dict[str, str], server: str | None, agent: str) -> str:
-    """The label of the server that offers the prompt `name` (`server`, when given), once the arguments are checked:
-    every required one given, none it does not take."""
-    if server is not None:
-        named_server(list(listing.servers), server, agent)
+def prompt_server(prompts: Offers, name: str, arguments: dict[str, str], server: str | None, agent: str) -> str:
+    """The label of the server that offers the prompt `name` (`server`, one of the agent's, when given), once the
+    arguments are checked: every required one given, none it does not take."""
     owners = {
         label: item
-        for label, items in listing.servers.items()
+        for label, items in prompts.servers.items()
         for item in items
         if item.name == name and server in (None, label)
     }
     if not owners:
-        where = f"MCP server {server!r}" if server else f"no MCP server of agent {agent!r}"
-        raise OfferError(f"{where} offers the prompt {name!r}; the prompts offered: {offered(listing)}")
+        where = f"MCP server {server!r} does not offer" if server else f"no MCP server of agent {agent!r} offers"
+        raise OfferError(f"{where} the prompt {name!r}; the prompts offered: {offered(prompts)}")
     if len(owners) > 1:
         first = next(iter(owners))
         raise OfferError(
@@ -84,23 +81,23 @@ def prompt_server(listing: Listing, name: str, arguments: dict[str, str], server
     return label
 
 
-def resource_server(resources: Listing, templates: Listing, uri: str, agent: str) -> str:
-    """The label of the first server that lists the resource `uri`, else of the first with a template that
+def resource_server(resources: Offers, templates: Offers, uri: str, agent: str) -> str:
+    """The label of the first server that offers the resource `uri`, else of the first with a template that
     matches it."""
-    listed = [label for label, items in resources.servers.items() if any(item.uri == uri for item in items)]
+    offering = [label for label, items in resources.servers.items() if any(item.uri == uri for item in items)]
     matched = [
         label
         for label, items in templates.servers.items()
         if any(item.uri_template and template_matches(item.uri_template, uri) for item in items)
     ]
-    if not listed and not matched:
+    if not offering and not matched:
         raise OfferError(
             f"no MCP server of agent {agent!r} lists the resource {uri!r} or a resource template that matches it; "
             f"the resources listed: {offered(resources)}; the templates: {offered(templates)}. For a resource a "
             f'server reads but does not list, name the server: Given the resource "{uri}" from the server "NAME" '
             "is in the context"
         )
-    return (listed or matched)[0]
+    return (offering or matched)[0]
 
 
 def template_matches(template: str, uri: str) -> bool:
@@ -112,12 +109,12 @@ def template_matches(template: str, uri: str) -> bool:
     return re.fullmatch(pattern + re.escape(template[end:]), uri) is not None
 
 
-def prompt_messages(answer: PromptAnswer, name: str) -> list[Message]:
+def prompt_messages(prompt: PromptResult, name: str) -> list[Message]:
     """The prompt's messages as chat messages; an OfferError when it has none."""
-    if not answer.messages:
-        raise OfferError(f"the prompt {name!r} of MCP server {answer.server!r} gave no messages: fix the server")
+    if not prompt.messages:
+        raise OfferError(f"the prompt {name!r} of MCP server {prompt.server!r} gave no messages: fix the server")
     messages: list[Message] = []
-    for message in answer.messages:
+    for message in prompt.messages:
         part = _part(message.content, message.role)
         if messages and messages[-1]["role"] == message.role:
             messages[-1]["content"].append(part)
@@ -126,23 +123,22 @@ def prompt_messages(answer: PromptAnswer, name: str) -> list[Message]:
     return [_plain(message) for message in messages]
 
 
-def prompt_text(answer: PromptAnswer) -> str:
+def prompt_text(prompt: PromptResult) -> str:
     """The prompt's messages in words, for the turn's user message: each one's role is named when there are two."""
-    roles = {message.role for message in answer.messages} != {"user"}
+    roles = {message.role for message in prompt.messages} != {"user"}
     return "\n\n".join(
-        (f"[{message.role}] " if roles else "") + message.content.described() for message in answer.messages
+        (f"[{message.role}] " if roles else "") + message.content.described() for message in prompt.messages
     )
 
 
-def resource_message(answer: ResourceAnswer) -> Message:
+def resource_message(resource: ResourceResult) -> Message:
     """The user message that puts a resource's contents in the context."""
-    return {"role": "user", "content": "\n\n".join([RESOURCE_INTRO, *(part.described() for part in answer.contents)])}
+    return {"role": "user", "content": "\n\n".join([RESOURCE_INTRO, *(part.described() for part in resource.contents)])}
 
 
 def _part(block: ContentBlock, role: str) -> dict[str, Any]:
-    if block.type == "image" and role == "user" and block.data is not None and block.mime_type in IMAGE_TYPES:
-        return {"type": "image_url", "image_url": {"url": f"data:{block.mime_type};base64,{block.data}"}}
-    return {"type": "text", "text": block.described()}
+    image = image_part(block) if role == "user" else None
+    return image or {"type": "text", "text": block.described()}
 
 
 def _plain(message: Message) -> Message:

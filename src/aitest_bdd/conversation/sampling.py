@@ -1,8 +1,5 @@
-"""Answering an MCP server's sampling requests with a model, and what those answers add to a turn's tokens and cost.
-
-The model is the server's `sampling_model` (a model name on the agent's provider settings, or a `Provider`), else
-the agent's own. Its tokens count in the turn's usage; its cost is priced on its own model.
-"""
+"""Answering an MCP server's sampling requests with a model: the server's `sampling_model` (a model name on the
+agent's provider settings, or a `Provider`), else the agent's own. What the answers cost: `sampling_cost`."""
 
 from __future__ import annotations
 
@@ -17,8 +14,9 @@ from pydantic import ValidationError
 from ..config import ConfigError, Provider
 from ..models.providers import counting_requests, describe_api_error, describe_transport_error, make_client
 from ..tools.call_events import Sampling
-from .pricing import PriceTable
-from .turns import ToolCall, Turn, Usage
+from .turns import Usage
+
+UNANSWERED_SAMPLING = "the MCP server's sampling request could not be answered"
 
 
 def sampling_provider(agent_provider: Provider, sampling_model: Provider | str | None) -> Provider:
@@ -68,32 +66,4 @@ async def sample(
 
 
 def _failed(answer: Sampling, why: str) -> Sampling:
-    return answer.model_copy(update={"problem": f"the MCP server's sampling request could not be answered: {why}"})
-
-
-def sampling_usage(call: ToolCall) -> Usage:
-    """The tokens the sampling requests of `call` used."""
-    total = Usage()
-    for sampling in call.samplings:
-        total = total + _usage(sampling)
-    return total
-
-
-def turn_cost(prices: PriceTable, turn: Turn) -> float | None:
-    """What the turn's model calls and its tools' sampling requests cost, each on its own model; None when a
-    model's price is unknown (nothing is counted as free)."""
-    agent = Usage()
-    for call in turn.model_calls:
-        agent = agent + call.usage
-    costs = [prices.cost(turn.model, agent)]
-    costs += [prices.cost(sampling.model, _usage(sampling)) for call in turn.tool_calls for sampling in call.samplings]
-    known = [cost for cost in costs if cost is not None]
-    return sum(known) if len(known) == len(costs) else None
-
-
-def _usage(sampling: Sampling) -> Usage:
-    return Usage(
-        prompt_tokens=sampling.prompt_tokens,
-        completion_tokens=sampling.completion_tokens,
-        total_tokens=sampling.total_tokens,
-    )
+    return answer.model_copy(update={"problem": f"{UNANSWERED_SAMPLING}: {why}"})

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import openai
@@ -25,19 +25,20 @@ from ..models.providers import (
     shared_http_client,
 )
 from ..recording.cassette import Cassette, Player, RecordingMismatch, Writer, diff
+from ..recording.files import InteractionKind
 from ..runtime import Runtime
 from ..tools.answers import ToolAnswer
 from ..tools.call_events import without_times
-from ..tools.offers import Listing, ListMethod, PromptAnswer, ResourceAnswer
+from ..tools.offers import OfferMethod, Offers, PromptResult, ResourceResult
 from ..tools.toolbox import Toolbox, open_toolbox
 from ..unicode import valid_data, valid_text
 from .judge import JudgeError, ask_judge, judge_messages, judgement_from
 from .mcp_context import named_server, prompt_messages, prompt_server, prompt_text, resource_message, resource_server
 from .pricing import PriceTable
 from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
-from .sampling import turn_cost
-from .server_requests import answerers, check_answered, check_replayed_answers, take_events
-from .tool_messages import recorded_messages, round_messages
+from .sampling_cost import turn_cost
+from .server_requests import answerers, check_answered, check_replayed_answers, replaying, take_events
+from .tool_messages import Message, recorded_messages, round_messages
 from .turns import (
     ContextResource,
     Conversation,
@@ -53,21 +54,21 @@ from .user_answers import UserAnswers
 
 if TYPE_CHECKING:
     from ..tools.servers import ToolServer
+    from ..tools.spares import Spares
 
-Message = dict[str, Any]
-Kind = Literal["model", "tool", "judge", "list", "prompt", "resource"]
-Answer = TypeVar("Answer", bound=BaseModel)
-RESOURCE_LISTS: tuple[ListMethod, ListMethod] = ("resources/list", "resources/templates/list")
+Result = TypeVar("Result", bound=BaseModel)
+RESOURCE_OFFERS: tuple[OfferMethod, OfferMethod] = ("resources/list", "resources/templates/list")
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where a conversation stood: its history, its number of turns, and how many interactions it had recorded
-    or replayed."""
+    """Where a conversation stood: its history, its number of turns, how many interactions it had recorded
+    or replayed, and the resources waiting for the next turn."""
 
     history: list[Message]
     turns: int
     interactions: int
+    context: tuple[ContextResource, ...] = ()
 
 
 class AgentSession:
@@ -86,6 +87,7 @@ class AgentSession:
         cassette: Cassette | None = None,
         real_tools: bool = False,
         shared: Callable[[MCPServer], ToolServer] | None = None,
+        spares: Spares | None = None,
     ) -> None:
         self.agent = agent
         self.runtime = runtime
@@ -97,6 +99,7 @@ class AgentSession:
         self._cassette = cassette
         self._real_tools = real_tools
         self._shared = shared
+        self._spares = spares
         self._player: Player | None = None
         self._writer: Writer | None = None
         self._client: openai.AsyncOpenAI | None = None
@@ -109,7 +112,7 @@ class AgentSession:
         """Each tool's MCP annotations; None when they are not known (a recording made before they were kept)."""
         self._open = False
         self._context: list[ContextResource] = []
-        """The MCP resources put in the context since the last turn."""
+        """The MCP resources put in the context since the last turn that succeeded: the next turn sends them."""
         self.user_answers = UserAnswers()
         """The feature's answers to the questions MCP servers ask during tool calls."""
 
@@ -193,7 +196,7 @@ class AgentSession:
         own = [config for config in configs if config.scope == "scenario" or self._shared is None]
         try:
             shared = [self._shared(config) for config in configs if config not in own] if self._shared else []
-            toolbox_cm = self.runtime.hold(open_toolbox(own, shared))
+            toolbox_cm = self.runtime.hold(open_toolbox(own, shared, self._spares))
             self._toolbox = toolbox_cm.__enter__()
         except BaseException as error:
             self.close()
@@ -229,7 +232,7 @@ class AgentSession:
             interactions = self._player.position
         else:
             interactions = len(self._writer.recording.interactions) if self._writer else 0
-        return Checkpoint(list(self.history), len(self.turns), interactions)
+        return Checkpoint(list(self.history), len(self.turns), interactions, tuple(self._context))
 
     def rewind(self, checkpoint: Checkpoint) -> None:
         """Forget what came after `checkpoint`: its turns leave the history, the conversation and the recording.
@@ -237,6 +240,7 @@ class AgentSession:
         The MCP servers keep their state: what the forgotten turns' tool calls changed stays changed.
         """
         self.history = list(checkpoint.history)
+        self._context = list(checkpoint.context)
         del self.turns[checkpoint.turns :]
         if self._player is not None:
             self._player.position = checkpoint.interactions
@@ -258,64 +262,69 @@ class AgentSession:
         return self.runtime.call(self._run_prompt, name, arguments, server)
 
     def add_resource(self, uri: str, server: str | None = None) -> ContextResource:
-        """Read the MCP resource `uri` from the server that lists it (or from `server`) and put it in the context,
-        before the next user message; an OfferError when no server lists it or a template that matches it."""
+        """Read the MCP resource `uri` from the server that offers it (or from `server`) and put it in the context:
+        the next turn sends it before its user message, and so does each turn after a failed one, until one
+        succeeds. An OfferError when no server offers it or a template that matches it."""
         self.open()
         return self.runtime.call(self._add_resource, uri, server)
 
-    def listing(self, method: ListMethod) -> Listing:
-        """What each MCP server lists with `method`: its prompts, resources or resource templates."""
+    def offers(self, method: OfferMethod, server: str | None = None) -> Offers:
+        """What each MCP server (or `server` only) offers, listed with `method`: its prompts, resources or resource
+        templates; an OfferError when the agent has no server `server`."""
         self.open()
-        return self.runtime.call(self._listing, method, len(self.turns))
+        return self.runtime.call(self._offers, method, server)
 
     async def _run_prompt(self, name: str, arguments: dict[str, str], server: str | None) -> Turn:
-        number = len(self.turns) + 1
-        label = prompt_server(await self._listing("prompts/list", number), name, arguments, server, self.agent.name)
+        prompts = await self._offers("prompts/list", server)
+        label = prompt_server(prompts, name, arguments, server, self.agent.name)
         request = {"server": label, "name": name, "arguments": arguments}
-        answer = await self._server_answer(
-            PromptAnswer, "prompt", number, request, lambda toolbox: toolbox.prompt(label, name, arguments)
+        prompt = await self._server_result(
+            PromptResult, "prompt", request, lambda toolbox: toolbox.prompt(label, name, arguments)
         )
         used = ServerPrompt(name=name, server=label, arguments=arguments)
-        return await self.run_turn(prompt_text(answer), said=prompt_messages(answer, name), prompt=used)
+        return await self.run_turn(prompt_text(prompt), said=prompt_messages(prompt, name), prompt=used)
 
     async def _add_resource(self, uri: str, server: str | None) -> ContextResource:
-        number = len(self.turns) + 1
         if server is None:
-            resources, templates = [await self._listing(method, number) for method in RESOURCE_LISTS]
+            resources, templates = [await self._offers(method) for method in RESOURCE_OFFERS]
             label = resource_server(resources, templates, uri, self.agent.name)
         else:
-            label = named_server([config.label for config in self.agent.mcp_servers], server, self.agent.name)
+            label = self._named_server(server)
         request = {"server": label, "uri": uri}
-        answer = await self._server_answer(
-            ResourceAnswer, "resource", number, request, lambda toolbox: toolbox.resource(label, uri)
+        resource = await self._server_result(
+            ResourceResult, "resource", request, lambda toolbox: toolbox.resource(label, uri)
         )
-        message = resource_message(answer)
-        self.history.append(message)
-        self._context.append(ContextResource(uri=uri, server=label, text=message["content"]))
+        self._context.append(ContextResource(uri=uri, server=label, text=resource_message(resource)["content"]))
         return self._context[-1]
 
-    async def _listing(self, method: ListMethod, turn: int) -> Listing:
+    async def _offers(self, method: OfferMethod, server: str | None = None) -> Offers:
+        label = self._named_server(server) if server is not None else None
         request = {"method": method}
-        return await self._server_answer(Listing, "list", turn, request, lambda toolbox: toolbox.listing(method))
+        offers = await self._server_result(Offers, "offers", request, lambda toolbox: toolbox.offers(method))
+        return offers if label is None else Offers(servers={label: offers.servers.get(label, [])})
 
-    async def _server_answer(
+    def _named_server(self, server: str) -> str:
+        """`server`, when it is one of the agent's MCP servers; an OfferError that names them when not."""
+        return named_server([config.label for config in self.agent.mcp_servers], server, self.agent.name)
+
+    async def _server_result(
         self,
-        model: type[Answer],
-        kind: Kind,
-        turn: int,
+        model: type[Result],
+        kind: InteractionKind,
         request: dict[str, Any],
-        ask: Callable[[Toolbox], Awaitable[Answer]],
-    ) -> Answer:
-        """The servers' answer to `request`: replayed from the recording, or asked of the toolbox (and recorded)."""
+        ask: Callable[[Toolbox], Awaitable[Result]],
+    ) -> Result:
+        """The servers' result for `request`, made before the next turn (and recorded under its number): replayed
+        from the recording, or asked of the toolbox (and recorded)."""
 
         async def live() -> dict[str, Any]:
             assert self._toolbox is not None
             return (await ask(self._toolbox)).model_dump(mode="json")
 
         try:
-            return model.model_validate(await self._exchange(kind, turn, request, live))
-        except ValidationError as error:  # a live answer is valid: only a replayed one can fail
-            raise self._unreadable_replay(f"{kind} answer", error) from None
+            return model.model_validate(await self._exchange(kind, len(self.turns) + 1, request, live))
+        except ValidationError as error:  # a live result is valid: only a replayed one can fail
+            raise self._unreadable_replay(f"{kind} result", error) from None
 
     async def run_turn(
         self, message: str, said: list[Message] | None = None, prompt: ServerPrompt | None = None
@@ -327,9 +336,10 @@ class AgentSession:
         message = valid_text(message)
         turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
         turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
-        turn.prompt, turn.resources, self._context = prompt, self._context, []
+        turn.prompt, turn.resources = prompt, list(self._context)
         self.turns.append(turn)
-        messages = [*self.history, *(said or [{"role": "user", "content": message}])]
+        context: list[Message] = [{"role": "user", "content": resource.text} for resource in turn.resources]
+        messages = [*self.history, *context, *(said or [{"role": "user", "content": message}])]
         started = time.perf_counter()
         limit = self.agent.turn_timeout
         try:
@@ -344,7 +354,7 @@ class AgentSession:
                     "(raise turn_timeout for a longer task, or check what the model and tools wait on)"
                 )
             else:
-                self.history = messages
+                self.history, self._context = messages, []
         finally:
             turn.duration_ms = (time.perf_counter() - started) * 1000
             if self._writer is not None:
@@ -385,19 +395,22 @@ class AgentSession:
         return RecordingMismatch(self._player.cassette.problem(f"has a {what} that cannot be read ({where})"))
 
     async def _exchange(
-        self, kind: Kind, turn: int, request: dict[str, Any], live: Callable[[], Awaitable[Any]]
+        self,
+        kind: InteractionKind,
+        turn: int,
+        request: dict[str, Any],
+        live: Callable[[], Awaitable[Any]],
+        recorded_answer: ToolAnswer | None = None,
     ) -> Any:
-        """The response to `request`: replayed from the recording, or live (and recorded when recording)."""
+        """The response to `request`: replayed from the recording, or live (and recorded when recording).
+
+        A real MCP server run against a recording answers live, and must answer as it did then (`recorded_answer`).
+        """
         if self._player is not None and (kind != "tool" or not self._real_tools):
             return self._player.next(kind, turn, request).response
         response = valid_data(await live())
-        if self._player is not None:
-            try:  # read as an answer now, so that fields added since the recording was made compare as their defaults
-                recorded = ToolAnswer.model_validate(self._player.next(kind, turn, request).response).model_dump(
-                    mode="json"
-                )
-            except ValidationError as error:
-                raise self._unreadable_replay("tool result", error) from None
+        if self._player is not None and recorded_answer is not None:
+            recorded = recorded_answer.model_dump(mode="json")
             now = self._player.cassette.redactor.data(response)
             if without_times(recorded) != without_times(now):
                 raise TurnError(
@@ -504,6 +517,16 @@ class AgentSession:
                 answered.append(tool_call)
             messages.extend(round_messages(answered))
 
+    def _recorded_answer(self, turn: int, request: dict[str, Any]) -> ToolAnswer | None:
+        """When a real MCP server runs against a recording: the recorded answer to the tool call `request`, read as
+        an answer now, so that fields added since the recording was made compare as their defaults."""
+        if self._player is None or not self._real_tools:
+            return None
+        try:
+            return ToolAnswer.model_validate(self._player.next("tool", turn, request).response)
+        except ValidationError as error:
+            raise self._unreadable_replay("tool result", error) from None
+
     async def _call_tool(self, turn: Turn, call_id: str, name: str, arguments: str | dict | None) -> ToolCall:
         """Run one tool call. Bad arguments and unknown tools go back to the model as tool errors."""
         call = ToolCall(id=call_id, name=name, raw_arguments=_raw(arguments))
@@ -518,13 +541,19 @@ class AgentSession:
             call.result_text = f"Error: there is no tool named {name!r}. Available tools: {available}."
             return call
 
+        request = {"name": name, "arguments": parsed}
+        recorded = self._recorded_answer(turn.number, request)
+        if recorded is not None:  # a real server against a recording: its sampling requests get the recorded answers
+            helpers = replaying(recorded.samplings, self.user_answers)
+        else:
+            helpers = answerers(self.agent, self.runtime, self.user_answers)
+
         async def live() -> dict[str, Any]:
             assert self._toolbox is not None
-            answer = await self._toolbox.call(name, parsed, answerers(self.agent, self.runtime, self.user_answers))
+            answer = await self._toolbox.call(name, parsed, helpers)
             return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
 
-        request = {"name": name, "arguments": parsed}
-        response = await self._exchange("tool", turn.number, request, live)
+        response = await self._exchange("tool", turn.number, request, live, recorded)
         try:
             answer = ToolAnswer.model_validate(response)
         except ValidationError as error:  # a live answer is a ToolAnswer: only a replayed one can fail
@@ -540,10 +569,11 @@ class AgentSession:
             answer.is_error,
         )
         call.content = answer.content
-        take_events(turn, call, answer)
+        take_events(turn, call, answer, self.prices)
         try:
             if self._player is not None and not self._real_tools:
-                check_replayed_answers(call, self.user_answers, self._player.cassette.rerecord_command())
+                cassette = self._player.cassette
+                check_replayed_answers(call, self.user_answers, cassette.redactor, cassette.rerecord_command())
             check_answered(call)
         except (TurnError, RecordingMismatch):
             turn.tool_calls.append(call)  # the failed turn shows what the server asked

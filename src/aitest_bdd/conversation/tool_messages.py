@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..tools.answers import ContentBlock
 from .turns import ToolCall
 
 Message = dict[str, Any]
+"""A chat message as the Chat Completions API takes it."""
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 """The image types Chat Completions takes; other images are described in the tool message only."""
 _TAKEN = "the chat API takes PNG, JPEG, GIF and WebP images"
@@ -32,14 +34,18 @@ def round_messages(calls: list[ToolCall]) -> list[Message]:
             continue
         parts.append({"type": "text", "text": f"The image(s) returned by tool {call.name!r} (call {call.id}):"})
         for image in images:
-            if image.mime_type in IMAGE_TYPES:
-                url = f"data:{image.mime_type};base64,{image.data}"
-                parts.append({"type": "image_url", "image_url": {"url": url}})
-            else:
-                parts.append({"type": "text", "text": f"(an image of type {image.mime_type}: not sent, {_TAKEN})"})
+            not_sent = {"type": "text", "text": f"(an image of type {image.mime_type}: not sent, {_TAKEN})"}
+            parts.append(image_part(image) or not_sent)
     if parts:
         messages.append({"role": "user", "content": parts})
     return messages
+
+
+def image_part(block: ContentBlock) -> dict[str, Any] | None:
+    """The `image_url` part (a data URL) for an image block the chat API takes; None for any other block."""
+    if block.type != "image" or block.data is None or block.mime_type not in IMAGE_TYPES:
+        return None
+    return {"type": "image_url", "image_url": {"url": f"data:{block.mime_type};base64,{block.data}"}}
 
 
 def recorded_messages(messages: list[Message]) -> list[Message]:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ..tools.answers import ContentBlock
-from ..tools.call_events import Elicitation, ProgressNote, Sampling, ServerLog
+from ..tools.call_events import CallEvents
 
 SCRIPTED_MODEL_PREFIX = "aitest-scripted"
 """How the scripted test model (aitest_bdd.testing) names itself in its answers: not a real LLM."""
@@ -46,8 +46,8 @@ class Usage(BaseModel):
         )
 
 
-class ToolCall(BaseModel):
-    """One tool call the model made, and what the tool answered."""
+class ToolCall(CallEvents):
+    """One tool call the model made, and what the tool answered (with what the server sent during the call)."""
 
     id: str
     name: str
@@ -63,14 +63,6 @@ class ToolCall(BaseModel):
     is_error: bool = False
     duration_ms: float = 0.0
     truncated_from: int | None = None
-    progress: list[ProgressNote] = Field(default_factory=list)
-    """The server's progress notifications during the call."""
-    logs: list[ServerLog] = Field(default_factory=list)
-    """The server's log messages during the call (at MCPServer(log_level=...) and above)."""
-    elicitations: list[Elicitation] = Field(default_factory=list)
-    """The questions the server asked the user during the call, with the feature's answers."""
-    samplings: list[Sampling] = Field(default_factory=list)
-    """The server's requests for the client's model during the call, with the model's answers."""
 
 
 class ModelCall(BaseModel):
@@ -160,7 +152,8 @@ class Turn(BaseModel):
     prompt: ServerPrompt | None = None
     """The MCP prompt whose messages are this turn's user message, when the user ran one."""
     resources: list[ContextResource] = Field(default_factory=list)
-    """The MCP resources put in the context just before this turn's user message."""
+    """The MCP resources sent just before this turn's user message: those put in the context since the last turn
+    that succeeded (a resource stays with the next turns until one succeeds)."""
 
     @property
     def live_duration_ms(self) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ..redaction import Redactor
 from ..tools.call_events import Elicitation
 
 ANSWER_STEP = "Given the user will answer the server's question with:"
@@ -28,6 +29,14 @@ class UserAnswers:
         """Answer with these field values (added to those given before)."""
         self.values.update(values)
         self.refusal = None
+
+    def redacted(self, redactor: Redactor) -> UserAnswers:
+        """These answers with their values redacted: as they answer the questions of a recording, whose questions
+        are redacted too."""
+        answers = UserAnswers()
+        answers.values = {name: redactor.text(value) for name, value in self.values.items()}
+        answers.refusal = self.refusal
+        return answers
 
     def refuse(self, action: Literal["decline", "cancel"]) -> None:
         """Decline, or cancel, every question."""

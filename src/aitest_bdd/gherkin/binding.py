@@ -101,6 +101,7 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
         cassette,
         context.recording.real_tools,
         shared_servers(item, context.servers),
+        context.spares,
     )
     sessions.append(session)
     request.addfinalizer(session.close)

@@ -7,15 +7,20 @@ answer it now; one with no recording to go by is counted apart.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from ..conversation.pricing import PriceTable, format_usd
+from ..conversation.sampling_cost import sampling_tokens
 from ..conversation.turns import Usage
 from ..recording.cassette import RecordMode
 from ..recording.files import UnusableRecording, read_recording
 from ..run.context import run_context
 from ..run.test_state import recording_name
+from ..tools.answers import ToolAnswer
+from ..tools.call_events import Sampling
 from .attempts import PlanError, plan_of
 
 
@@ -72,7 +77,9 @@ def _runs_live(mode: RecordMode, recording: Path) -> bool:
 
 
 def _recorded_cost(path: Path, prices: PriceTable, model: str | None) -> float | None:
-    """What the model and judge calls in a recording cost, priced for `model` (the judge's as recorded)."""
+    """What the model and judge calls in a recording cost, and the sampling requests answered during its tool calls,
+    priced for `model` (the judge's as recorded, a sampling request's on the model that answered it, or on `model`
+    when that was the agent's)."""
     if not path.exists():
         return None
     try:
@@ -82,12 +89,29 @@ def _recorded_cost(path: Path, prices: PriceTable, model: str | None) -> float |
     total = 0.0
     for session in recording.sessions.values():
         for interaction in session.interactions:
-            if interaction.kind == "tool":
+            if interaction.kind in ("model", "judge"):
+                usage = Usage.model_validate(interaction.response.get("usage") or {})
+                answering = (model if interaction.kind == "model" else None) or interaction.request.get("model")
+                priced = [(str(answering or session.model), usage)]
+            elif interaction.kind == "tool":
+                priced = [_sampled(sampling, session.model, model) for sampling in _samplings(interaction.response)]
+            else:
                 continue
-            usage = Usage.model_validate(interaction.response.get("usage") or {})
-            answering = (model if interaction.kind == "model" else None) or interaction.request.get("model")
-            cost = prices.cost(str(answering or session.model), usage)
-            if cost is None:
-                return None
-            total += cost
+            for answering_model, usage in priced:
+                cost = prices.cost(answering_model, usage)
+                if cost is None:
+                    return None
+                total += cost
     return total
+
+
+def _samplings(response: dict[str, Any]) -> list[Sampling]:
+    """The sampling requests a recorded tool answer holds; none when it cannot be read (replay says why)."""
+    try:
+        return ToolAnswer.model_validate(response).samplings
+    except ValidationError:
+        return []
+
+
+def _sampled(sampling: Sampling, agent_model: str, model: str | None) -> tuple[str, Usage]:
+    return (model if model and sampling.model == agent_model else sampling.model), sampling_tokens(sampling)

@@ -14,14 +14,14 @@ import json
 import re
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..config import ConfigError
 from ..redaction import Redactor
 from ..whole_files import write_file
-from .files import Interaction, RecordingFile, SessionRecording, UnusableRecording, read_recording
+from .files import Interaction, InteractionKind, RecordingFile, SessionRecording, UnusableRecording, read_recording
 
 
 class RecordMode(StrEnum):
@@ -131,7 +131,7 @@ class Player:
         self.recording = recording
         self.position = 0
 
-    def next(self, kind: str, turn: int, request: dict[str, Any]) -> Interaction:
+    def next(self, kind: InteractionKind, turn: int, request: dict[str, Any]) -> Interaction:
         """The next recorded interaction, which must be of `kind` and have the same request."""
         masked = self.cassette.redactor.data(request)
         if self.position >= len(self.recording.interactions):
@@ -160,7 +160,7 @@ class Writer:
 
     def add(
         self,
-        kind: Literal["model", "tool", "judge", "list", "prompt", "resource"],
+        kind: InteractionKind,
         turn: int,
         request: dict,
         response: dict,

@@ -13,14 +13,16 @@ from ..errors import problem
 from ..unicode import valid_data
 
 FORMAT_VERSION = 1
+InteractionKind = Literal["model", "tool", "judge", "offers", "prompt", "resource"]
+"""What an interaction exchanged: see `Interaction`."""
 
 
 class Interaction(BaseModel):
-    """One exchange: a model request and its response, a tool call and its result, a judge call, or an MCP server's
-    list of prompts, resources or resource templates (`list`), a prompt it gave (`prompt`) or a resource it read
-    (`resource`)."""
+    """One exchange: a model request and its response, a tool call and its result, a judge call, or what the MCP
+    servers offer of one kind, listed with one method (`offers`: prompts, resources or resource templates), a
+    prompt a server gave (`prompt`) or a resource it read (`resource`)."""
 
-    kind: Literal["model", "tool", "judge", "list", "prompt", "resource"]
+    kind: InteractionKind
     turn: int
     request: dict[str, Any] = Field(default_factory=dict)
     response: dict[str, Any] = Field(default_factory=dict)

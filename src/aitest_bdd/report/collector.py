@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..conversation.pricing import format_usd
+from ..conversation.sampling_cost import unpriced_samplers
 from ..conversation.turns import Conversation, is_scripted
 from ..results.attach import REPORT_ATTRIBUTE
 from ..results.reading import UnreadableResults, read_results
@@ -69,6 +70,7 @@ class Tally:
             tally.cost_usd += turn.cost_usd or 0.0
             if turn.cost_usd is None:
                 tally.unpriced.add(turn.model)
+            tally.unpriced |= unpriced_samplers([turn])
             for verdict in turn.judgements:
                 tally.judged = True
                 tally.judge_tokens += verdict.usage.total_tokens

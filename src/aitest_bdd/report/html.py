@@ -37,12 +37,13 @@ PLAIN_LIMIT = 4_000_000
 CHUNK_TESTS = 500
 """Tests per data block: blocks are dumped and compressed in parallel."""
 COMPRESS_LEVEL = 6
+"""The zlib level of deflated data blocks."""
+SCRIPTED = "scripted demo model (not a real LLM)"
+"""How the scripted test model names itself in its answers."""
 THUMBNAIL_CHARS = 200_000
 """An image returned by a tool is embedded as a thumbnail up to this many characters of base64 (about 150 KB)."""
 IMAGES_CHARS = 5_000_000
 """The images embedded in one report, in characters of base64 (about 3.7 MB): later ones are described only."""
-"""How the scripted test model names itself in its answers."""
-SCRIPTED = "scripted demo model (not a real LLM)"
 
 _LOADER = jinja2.PackageLoader("aitest_bdd", "report/templates")
 _TESTS = TypeAdapter(list[TestResult])

@@ -23,6 +23,8 @@ from .html import (
 from .server_requests import asked_in, task_only_lines, task_only_tools
 
 MAX_FAILED_ROWS = 50
+MAX_ROWS = 50
+"""The rows of a table of tests or of lint findings shown; the rest are counted, and left to the HTML report."""
 MAX_MATRIX_ROWS = 50
 MESSAGE_LENGTH = 160
 _SPECIAL = re.compile(r"([\\`*_\[\]|])")
@@ -183,11 +185,11 @@ def tool_surface_section(surface: ToolSurface | None) -> list[str]:
         lines += [f"No findings in the definitions of {len(surface.definitions):,} tools.", ""]
     else:
         lines += [row("Server", "Tool", "Field", "Problem", "Fix"), row(*["---"] * 5)]
-        for finding in surface.findings[:MAX_FAILED_ROWS]:
+        for finding in surface.findings[:MAX_ROWS]:
             where = (cell(finding.server, 80), cell(finding.tool, 80), cell(finding.field, 80))
             lines.append(row(*where, cell(finding.problem), cell(finding.fix)))
-        if len(surface.findings) > MAX_FAILED_ROWS:
-            lines += ["", f"… and {len(surface.findings) - MAX_FAILED_ROWS} more findings: see the HTML report."]
+        if len(surface.findings) > MAX_ROWS:
+            lines += ["", f"… and {len(surface.findings) - MAX_ROWS} more findings: see the HTML report."]
         lines.append("")
     return [*lines, *(f"{cell(note, 400)}\n" for note in surface.not_checked)]
 
@@ -199,10 +201,10 @@ def context_section(tests: list[TestResult]) -> list[str]:
     if not used:
         return []
     lines = ["### MCP prompts and resources", "", row("Test", "Brought into the conversation"), row("---", "---")]
-    for test, items in used[:MAX_FAILED_ROWS]:
+    for test, items in used[:MAX_ROWS]:
         lines.append(row(cell(label_of(test), 200), cell("; ".join(items), 300)))
-    if len(used) > MAX_FAILED_ROWS:
-        lines += ["", f"… and {len(used) - MAX_FAILED_ROWS} more tests: see the HTML report."]
+    if len(used) > MAX_ROWS:
+        lines += ["", f"… and {len(used) - MAX_ROWS} more tests: see the HTML report."]
     return [*lines, ""]
 
 
@@ -226,10 +228,10 @@ def server_requests_section(tests: list[TestResult]) -> list[str]:
     found = [(test, items) for test in tests if (items := asked_in(test))]
     if found:
         lines += ["### What MCP servers asked", "", row("Test", "Asked during tool calls"), row("---", "---")]
-        for test, items in found[:MAX_FAILED_ROWS]:
+        for test, items in found[:MAX_ROWS]:
             lines.append(row(cell(label_of(test), 200), cell("; ".join(items), 400)))
-        if len(found) > MAX_FAILED_ROWS:
-            lines += ["", f"… and {len(found) - MAX_FAILED_ROWS} more tests: see the HTML report."]
+        if len(found) > MAX_ROWS:
+            lines += ["", f"… and {len(found) - MAX_ROWS} more tests: see the HTML report."]
         lines.append("")
     return lines
 

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from ..conversation.turns import Conversation, ToolCall
 from ..results.schema import TestResult
 
+LEFT_OUT = {"progress": "progress notifications", "logs": "log messages"}
+
 
 def task_only_tools(conversations: Iterable[Conversation]) -> dict[str, list[str]]:
     """By server, the tools not offered because they run only as MCP tasks."""
@@ -23,7 +25,8 @@ def task_only_lines(found: dict[str, list[str]]) -> list[str]:
 
 
 def asked(call: ToolCall) -> list[str]:
-    """What the server asked during `call`, and what it was answered, one line each."""
+    """What the server asked during `call`, and what it was answered, one line each; and what it sent beyond what
+    a call keeps."""
     lines = []
     for question in call.elicitations:
         answer = f"{question.action} {json.dumps(question.content, ensure_ascii=False)}" if question.content else ""
@@ -31,6 +34,9 @@ def asked(call: ToolCall) -> list[str]:
     for sampling in call.samplings:
         what = sampling.problem or f"{sampling.total_tokens:,} tokens: {sampling.text}"
         lines.append(f"{call.name} sampling: {sampling.model}, {what}")
+    if call.left_out:
+        sent = " and ".join(f"{count:,} {LEFT_OUT[kind]}" for kind, count in sorted(call.left_out.items()))
+        lines.append(f"{call.name}: {sent} more than a call keeps were left out")
     return lines
 
 

@@ -13,6 +13,7 @@ from ..recording.cassette import RecordMode, RecordSettings
 from ..redaction import Redactor
 from ..runtime import Runtime
 from ..tools.pool import ServerPool
+from ..tools.spares import DEFAULT_SPARES, Spares
 from ..version import package_version
 from .registry import SessionRegistry
 from .spending import Spending
@@ -33,6 +34,8 @@ class RunContext:
     registry: SessionRegistry
     redactor: Redactor
     spending: Spending
+    spares: Spares | None
+    """Warm spares of scenario-scoped stdio servers; None when the run keeps none."""
 
     @classmethod
     def start(cls, config: pytest.Config) -> RunContext:
@@ -45,8 +48,10 @@ class RunContext:
             redactor = Redactor.from_environment(recording.masks)
         except ConfigError as error:
             raise pytest.UsageError(str(error)) from None
-        registry = SessionRegistry(runtime, prices, recording, servers, redactor)
-        context = cls(config, runtime, prices, recording, servers, registry, redactor, Spending.start(config))
+        per_config = _spares_per_config(config)
+        spares = Spares(runtime, per_config) if per_config else None
+        registry = SessionRegistry(runtime, prices, recording, servers, spares, redactor)
+        context = cls(config, runtime, prices, recording, servers, registry, redactor, Spending.start(config), spares)
         config.stash[RUN_KEY] = context
         return context
 
@@ -56,10 +61,12 @@ class RunContext:
         return self.config.getoption("aitest_model") or self.config.getini("aitest_model") or None
 
     def close(self) -> None:
-        """End the Python API's sessions, then the shared servers, then the event loop."""
+        """End the Python API's sessions, then the shared servers and the spares, then the event loop."""
         with ExitStack() as stack:  # each runs, also when one before it fails
             stack.callback(self.spending.close)
             stack.callback(self.runtime.close)
+            if self.spares is not None:
+                stack.callback(self.spares.close)
             stack.callback(self.servers.close_all)
             stack.callback(self.registry.close_all)
 
@@ -86,6 +93,18 @@ def _prices(config: pytest.Config) -> PriceTable:
         return table.extended(config.rootpath / extra)
     except ConfigError as error:
         raise pytest.UsageError(f"aitest_pricing: {error}") from None
+
+
+def _spares_per_config(config: pytest.Config) -> int:
+    """How many warm spares of each scenario-scoped stdio server to keep, from `--aitest-mcp-spares` or the ini."""
+    text, given = config.getoption("aitest_mcp_spares"), "--aitest-mcp-spares"
+    if text is None:
+        text, given = config.getini("aitest_mcp_spares") or None, "aitest_mcp_spares ="
+    if text is None:
+        return DEFAULT_SPARES
+    if not text.strip().isdigit():
+        raise pytest.UsageError(f"{given} {text!r} is not a number of spare MCP servers: give 0 (none), 1 or more")
+    return int(text)
 
 
 def _record_settings(config: pytest.Config) -> RecordSettings:

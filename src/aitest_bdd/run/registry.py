@@ -13,6 +13,7 @@ from ..recording.cassette import Cassette, RecordSettings
 from ..redaction import Redactor
 from ..runtime import Runtime
 from ..tools.pool import ServerPool
+from ..tools.spares import Spares
 from .test_state import save_unless_broken, shared_servers
 
 if TYPE_CHECKING:
@@ -32,12 +33,19 @@ class SessionRegistry:
     """Open conversations of the Python API, by session key and agent name."""
 
     def __init__(
-        self, runtime: Runtime, prices: PriceTable, recording: RecordSettings, servers: ServerPool, redactor: Redactor
+        self,
+        runtime: Runtime,
+        prices: PriceTable,
+        recording: RecordSettings,
+        servers: ServerPool,
+        spares: Spares | None,
+        redactor: Redactor,
     ) -> None:
         self.runtime = runtime
         self.prices = prices
         self.recording = recording
         self.servers = servers
+        self.spares = spares
         self.redactor = redactor
         self._sessions: dict[str, dict[str, AgentSession]] = {}
         self._cassettes: dict[str, Cassette | None] = {}
@@ -68,6 +76,7 @@ class SessionRegistry:
                 self._cassettes[key],
                 self.recording.real_tools,
                 shared_servers(item, self.servers),
+                self.spares,
             )
         if not session.is_open:
             await asyncio.to_thread(session.open)

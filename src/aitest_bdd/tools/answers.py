@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .call_events import Elicitation, ProgressNote, Sampling, ServerLog
+from .call_events import CallEvents
 
 
 class ContentBlock(BaseModel):
@@ -49,13 +49,13 @@ class ContentBlock(BaseModel):
         """This block within `limit` characters: a longer text cut and marked, longer data left out."""
         update: dict[str, Any] = {}
         if self.text is not None and len(self.text) > limit:
-            update["text"] = cut(self.text, limit)
+            update["text"] = truncated_text(self.text, limit)
         if self.data is not None and len(self.data) > limit:
             update["data"] = None
         return self.model_copy(update=update) if update else self
 
 
-def cut(text: str, limit: int) -> str:
+def truncated_text(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, marked with its full size."""
     return text[:limit] + f"\n[truncated: the tool returned {len(text):,} characters; the first {limit:,} are shown]"
 
@@ -66,8 +66,9 @@ def decoded_size(data: str) -> int:
     return len(digits) * 3 // 4
 
 
-class ToolAnswer(BaseModel):
-    """A tool's result as the agent loop uses it: the text for the model, and the rest for the turn."""
+class ToolAnswer(CallEvents):
+    """A tool's result as the agent loop uses it: the text for the model, and the rest for the turn (with what the
+    server sent during the call)."""
 
     text: str
     structured_content: Any = None
@@ -77,10 +78,6 @@ class ToolAnswer(BaseModel):
     truncated_from: int | None = None
     content: list[ContentBlock] = Field(default_factory=list)
     """The result's blocks in order when it has any besides text; empty for a text-only result (see `text`)."""
-    progress: list[ProgressNote] = Field(default_factory=list)
-    logs: list[ServerLog] = Field(default_factory=list)
-    elicitations: list[Elicitation] = Field(default_factory=list)
-    samplings: list[Sampling] = Field(default_factory=list)
 
     def truncated(self, limit: int) -> ToolAnswer:
         """This answer within `limit` characters: a longer text cut and marked, with its full size noted, and
@@ -89,7 +86,7 @@ class ToolAnswer(BaseModel):
         text, structured, size, changed = self.text, self.structured_content, None, False
         if len(text) > limit:
             size, changed = len(text), True
-            text = cut(text, limit)
+            text = truncated_text(text, limit)
         if structured is not None:
             structured_size = len(json.dumps(structured, ensure_ascii=False))
             if structured_size > limit:

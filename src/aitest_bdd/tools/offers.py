@@ -1,5 +1,5 @@
-"""What MCP servers offer besides tools (prompts, resources, resource templates) and what they answer for them, as
-the conversation uses it and as recordings store it."""
+"""What MCP servers offer besides tools (prompts, resources, resource templates) and what they return for a prompt
+or a resource, as the conversation uses it and as recordings store it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 
 from .answers import ContentBlock
 
-ListMethod = Literal["prompts/list", "resources/list", "resources/templates/list"]
+OfferMethod = Literal["prompts/list", "resources/list", "resources/templates/list"]
+"""The MCP method that lists one kind of offer."""
 
 
 class PromptArgument(BaseModel):
@@ -20,8 +21,8 @@ class PromptArgument(BaseModel):
     required: bool | None = None
 
 
-class Offered(BaseModel):
-    """One item a server lists: a prompt (`name`, `arguments`), a resource (`uri`) or a resource template
+class Offer(BaseModel):
+    """One item a server offers: a prompt (`name`, `arguments`), a resource (`uri`) or a resource template
     (`uri_template`)."""
 
     name: str
@@ -37,10 +38,10 @@ class Offered(BaseModel):
         return self.uri or self.uri_template or self.name
 
 
-class Listing(BaseModel):
-    """What each of an agent's servers lists with one method, by server label, in the agent's order."""
+class Offers(BaseModel):
+    """What each of an agent's servers offers of one kind (one method), by server label."""
 
-    servers: dict[str, list[Offered]] = Field(default_factory=dict)
+    servers: dict[str, list[Offer]] = Field(default_factory=dict)
 
 
 class PromptMessage(BaseModel):
@@ -50,7 +51,7 @@ class PromptMessage(BaseModel):
     content: ContentBlock
 
 
-class PromptAnswer(BaseModel):
+class PromptResult(BaseModel):
     """A prompt a server gave (`prompts/get`): its messages, in order."""
 
     server: str
@@ -58,7 +59,7 @@ class PromptAnswer(BaseModel):
     messages: list[PromptMessage] = Field(default_factory=list)
 
 
-class ResourceAnswer(BaseModel):
+class ResourceResult(BaseModel):
     """A resource a server read (`resources/read`): its contents, each as an embedded resource block."""
 
     server: str

@@ -28,9 +28,9 @@ from ..version import package_version
 from . import process_group
 from .answers import ToolAnswer
 from .call_events import Answerers
-from .client_requests import CallInProgress, ask_for_logs, client_options
 from .content import answer_content, content_block
-from .offers import ListMethod, Offered, PromptAnswer, PromptMessage, ResourceAnswer
+from .offers import Offer, OfferMethod, PromptMessage, PromptResult, ResourceResult
+from .server_requests import CallInProgress, ask_for_logs, client_options
 from .wire import checked
 
 CLIENT_INFO = mcp_types.Implementation(name="aitest-bdd", version=package_version())
@@ -55,11 +55,11 @@ class ToolServer:
         self.crashed = False
         """Whether the server exited or dropped the connection during a call."""
         self.restarted = False
+        """Whether this is a shared server started again after it crashed."""
         self.task_only: list[str] = []
         """Tools not offered to the agent because the server runs them only as MCP tasks."""
         self.call_in_progress: CallInProgress | None = None
         """The tool call running now: it holds what the server sends during it, and who answers the server."""
-        """Whether this is a shared server started again after it crashed."""
 
     def protocol_version(self) -> str | None:
         """The protocol version agreed on with the server, once connected."""
@@ -136,19 +136,28 @@ class ToolServer:
                 f"call_timeout={self.config.call_timeout:g}s: raise MCPServer(call_timeout=...) if the tool is "
                 "slow, or find out where it hangs"
             )
-        if error.code == CONNECTION_CLOSED:
-            self.crashed = True
-            return (
-                f"MCP server {self.label!r} failed during a call to {name!r}: {error.message} (the server exited "
-                "or dropped the connection; its stderr or log says why)"
-            )
+        lost = self._lost(f"a call to {name!r}", error)
+        if lost is not None:
+            return lost
         return (
             f"MCP server {self.label!r} failed during a call to {name!r} with error {error.code}: {error.message} "
             "(a tool's own failures should come back as results with isError: check the server)"
         )
 
-    async def listed(self, method: ListMethod) -> list[Offered]:
-        """What the server lists with `method`, all pages; nothing when it does not declare prompts or resources."""
+    def _lost(self, request: str, error: mcp.MCPError) -> str | None:
+        """When `error` says the connection was lost during `request`, the message that says so; the server is
+        marked as crashed."""
+        if error.code != CONNECTION_CLOSED:
+            return None
+        self.crashed = True
+        return (
+            f"MCP server {self.label!r} failed during {request}: {error.message} (the server exited or dropped the "
+            "connection; its stderr or log says why)"
+        )
+
+    async def offers(self, method: OfferMethod) -> list[Offer]:
+        """What the server offers, listed with `method`, all pages; nothing when it does not declare prompts or
+        resources."""
         assert self.client is not None, "the server is not connected"
         client, capabilities = self.client, self.client.server_capabilities
         if (capabilities.prompts if method == "prompts/list" else capabilities.resources) is None:
@@ -158,34 +167,34 @@ class ToolServer:
             "resources/list": (client.list_resources, "resources"),
             "resources/templates/list": (client.list_resource_templates, "resource_templates"),
         }[method]
-        found: list[Offered] = []
+        found: list[Offer] = []
         cursors: list[str | None] = [None]
         while cursors[-1] not in cursors[:-1]:  # a server that hands out a cursor twice would list forever
-            page = await self._answer(method, lambda: fetch(cursor=cursors[-1]))
-            found += [Offered.model_validate(item.model_dump(mode="json")) for item in getattr(page, field)]
+            page = await self._request(method, lambda: fetch(cursor=cursors[-1]))
+            found += [Offer.model_validate(item.model_dump(mode="json")) for item in getattr(page, field)]
             if not page.next_cursor:
                 break
             cursors.append(page.next_cursor)
         return found
 
-    async def prompt(self, name: str, arguments: dict[str, str]) -> PromptAnswer:
+    async def prompt(self, name: str, arguments: dict[str, str]) -> PromptResult:
         """The prompt `name` (`prompts/get`) with `arguments`, each content block kept with its type."""
         assert self.client is not None, "the server is not connected"
         client = self.client
-        result = await self._answer(f"prompts/get of {name!r}", lambda: client.get_prompt(name, arguments or None))
+        result = await self._request(f"prompts/get of {name!r}", lambda: client.get_prompt(name, arguments or None))
         messages = [PromptMessage(role=part.role, content=content_block(part.content)) for part in result.messages]
-        return PromptAnswer(server=self.label, description=result.description, messages=messages)
+        return PromptResult(server=self.label, description=result.description, messages=messages)
 
-    async def resource(self, uri: str) -> ResourceAnswer:
+    async def resource(self, uri: str) -> ResourceResult:
         """The contents of the resource at `uri` (`resources/read`), each as an embedded resource block."""
         assert self.client is not None, "the server is not connected"
         client = self.client
-        result = await self._answer(f"resources/read of {uri!r}", lambda: client.read_resource(uri))
+        result = await self._request(f"resources/read of {uri!r}", lambda: client.read_resource(uri))
         contents = [content_block(mcp_types.EmbeddedResource(resource=part)) for part in result.contents]
-        return ResourceAnswer(server=self.label, contents=contents)
+        return ResourceResult(server=self.label, contents=contents)
 
-    async def _answer(self, request: str, send: Callable[[], Awaitable[T]]) -> T:
-        """The server's answer to `request` within call_timeout; a failure as a ToolServerError that says why."""
+    async def _request(self, request: str, send: Callable[[], Awaitable[T]]) -> T:
+        """The server's result for `request` within call_timeout; a failure as a ToolServerError that says why."""
         try:
             with anyio.fail_after(self.config.call_timeout):
                 return await send()
@@ -197,10 +206,11 @@ class ToolServer:
         except (mcp.MCPError, ValidationError, BaseExceptionGroup) as raised:
             error = first_leaf(raised)
             if isinstance(error, ValidationError):
-                what = f"MCP server {self.label!r} sent an answer to {request} that is not valid MCP ({problem(error)})"
+                what = f"MCP server {self.label!r} sent a result for {request} that is not valid MCP ({problem(error)})"
             elif isinstance(error, mcp.MCPError):
-                self.crashed = self.crashed or error.code == CONNECTION_CLOSED
-                what = f"MCP server {self.label!r} refused {request}: {error.message} (error {error.code})"
+                what = self._lost(request, error) or (
+                    f"MCP server {self.label!r} refused {request}: {error.message} (error {error.code})"
+                )
             else:
                 raise
         raise ToolServerError(self.describe_failure(what))

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 from ..config import MCPServer
 from ..errors import ToolServerError
 from .answers import ToolAnswer
-from .offers import Listing, ListMethod, PromptAnswer, ResourceAnswer
+from .offers import OfferMethod, Offers, PromptResult, ResourceResult
 
 if TYPE_CHECKING:
     from .call_events import Answerers
     from .servers import ToolServer
+    from .spares import Spares
 
 
 class Toolbox:
@@ -43,20 +44,25 @@ class Toolbox:
         """By server, the tools not offered because the server runs them only as MCP tasks."""
         return {server.label: server.task_only for server in self.servers if server.task_only}
 
-    async def listing(self, method: ListMethod) -> Listing:
-        """What each server lists with `method` (prompts, resources or resource templates)."""
-        return Listing(servers={server.label: await server.listed(method) for server in self.servers})
+    async def offers(self, method: OfferMethod) -> Offers:
+        """What each server offers, listed with `method` (prompts, resources or resource templates)."""
+        return Offers(servers={server.label: await server.offers(method) for server in self.servers})
 
-    async def prompt(self, server: str, name: str, arguments: dict[str, str]) -> PromptAnswer:
+    async def prompt(self, server: str, name: str, arguments: dict[str, str]) -> PromptResult:
         """The prompt `name` of the server labelled `server`."""
         return await self._server(server).prompt(name, arguments)
 
-    async def resource(self, server: str, uri: str) -> ResourceAnswer:
+    async def resource(self, server: str, uri: str) -> ResourceResult:
         """The resource at `uri`, read from the server labelled `server`."""
         return await self._server(server).resource(uri)
 
     def _server(self, label: str) -> ToolServer:
-        return next(server for server in self.servers if server.label == label)
+        """The server labelled `label`; a ToolServerError that names the servers there are when none is."""
+        for server in self.servers:
+            if server.label == label:
+                return server
+        labels = ", ".join(server.label for server in self.servers) or "none"
+        raise ToolServerError(f"there is no MCP server {label!r} in this toolbox; its servers: {labels}")
 
     def annotations(self) -> dict[str, dict[str, Any]]:
         """Each tool's MCP annotations (`readOnlyHint`, `destructiveHint`, …) as the server gave them; {} for none."""
@@ -83,15 +89,19 @@ class Toolbox:
 
 
 @asynccontextmanager
-async def open_toolbox(configs: list[MCPServer], shared: Sequence[ToolServer] = ()) -> AsyncIterator[Toolbox]:
+async def open_toolbox(
+    configs: list[MCPServer], shared: Sequence[ToolServer] = (), spares: Spares | None = None
+) -> AsyncIterator[Toolbox]:
     """Start or connect to every server, list their tools, and close them all on exit.
 
-    `shared` servers are already open (their scope outlives this toolbox) and are not closed here.
+    `shared` servers are already open (their scope outlives this toolbox) and are not closed here. With
+    `spares`, a server comes from a warm spare where there is one, and is stopped in the background.
     """
     async with AsyncExitStack() as stack:
         servers = []
         if configs:
             from .servers import open_server  # lazily: the mcp SDK costs start-up time, and many agents have no server
 
-            servers = [await stack.enter_async_context(open_server(config)) for config in configs]
+            start = spares.server if spares is not None else open_server
+            servers = [await stack.enter_async_context(start(config)) for config in configs]
         yield Toolbox([*shared, *servers])

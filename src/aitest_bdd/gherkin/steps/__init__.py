@@ -33,6 +33,19 @@ def listed(datatable: list[list[str]] | None, what: str) -> list[str]:
     return values
 
 
+def pairs(datatable: list[list[str]] | None, columns: tuple[str, str], step: str, example: str) -> dict[str, str]:
+    """The rows of a two-column table, first cell to second (a header row of the two `columns` is skipped); the
+    step fails, naming `step` and showing `example`, when the table has no rows or a row with one cell."""
+    rows = [row for row in datatable or [] if row]
+    if rows and [cell.strip().casefold() for cell in rows[0][:2]] == list(columns):
+        rows = rows[1:]
+    if not rows or any(len(row) < 2 for row in rows):
+        pytest.fail(
+            f'the step "{step}" needs a table of {columns[0]} and {columns[1]} rows, e.g. {example}', pytrace=False
+        )
+    return {row[0].strip(): row[1].strip() for row in rows}
+
+
 STEP_MODULES = [
     "aitest_bdd.gherkin.steps.agent_steps",
     "aitest_bdd.gherkin.steps.tool_steps",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pytest_bdd import parsers, then
 
 from ...conversation.pricing import format_usd
+from ...conversation.sampling_cost import unpriced_samplers
 from ...conversation.turns import Turn, Usage
 from . import fail
 
@@ -84,6 +85,7 @@ def conversation_cost(aitest_session: AgentSession, limit: str) -> None:
     judgements = conversation.judgements
     unpriced = {turn.model for turn in conversation.turns if turn.cost_usd is None}
     unpriced |= {f"{verdict.model} (the judge)" for verdict in judgements if verdict.cost_usd is None}
+    unpriced |= {f"{model} (sampling for an MCP server)" for model in unpriced_samplers(conversation.turns)}
     if unpriced or not conversation.turns:
         fail(
             f"price unknown for {', '.join(sorted(unpriced)) or 'this conversation'}: add it to a price file "

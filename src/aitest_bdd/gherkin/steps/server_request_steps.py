@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pytest
 from pytest_bdd import given, parsers, then
 
 from ..scopes import SCOPE, scope_of
-from . import fail
+from . import fail, pairs
 
 if TYPE_CHECKING:
     from ...conversation.session import AgentSession
@@ -17,30 +16,27 @@ if TYPE_CHECKING:
 
 @given("the user will answer the server's question with:")
 def answers_with(aitest_session: AgentSession, datatable: list[list[str]]) -> None:
-    rows = [row for row in datatable or [] if row]
-    if rows and [cell.strip().casefold() for cell in rows[0][:2]] == ["field", "value"]:
-        rows = rows[1:]
-    if not rows or any(len(row) < 2 for row in rows):
-        pytest.fail(
-            'the step "the user will answer the server\'s question with:" needs a table of field and value rows, '
-            "e.g. | priority | high |",
-            pytrace=False,
-        )
-    aitest_session.user_answers.answer_with({row[0].strip(): row[1].strip() for row in rows})
+    """The user answers the questions MCP servers ask (elicitation) with these field values, converted to the
+    types each question asks for."""
+    step = "the user will answer the server's question with:"
+    aitest_session.user_answers.answer_with(pairs(datatable, ("field", "value"), step, "| priority | high |"))
 
 
 @given("the user declines the server's questions")
 def declines(aitest_session: AgentSession) -> None:
+    """The user declines every question MCP servers ask."""
     aitest_session.user_answers.refuse("decline")
 
 
 @given("the user cancels the server's questions")
 def cancels(aitest_session: AgentSession) -> None:
+    """The user cancels every question MCP servers ask."""
     aitest_session.user_answers.refuse("cancel")
 
 
 @then(parsers.re(rf'the server asks the user for "(?P<text>[^"]*)"{SCOPE}'))
 def asks_for(aitest_session: AgentSession, text: str, scope: str | None) -> None:
+    """An MCP server asked the user a question that contains the text (any case) during a tool call."""
     where = scope_of(aitest_session, scope)
     asked = [question.message for call in where.tool_calls for question in call.elicitations]
     if not any(text.casefold() in message.casefold() for message in asked):
@@ -54,6 +50,7 @@ def asks_for(aitest_session: AgentSession, text: str, scope: str | None) -> None
 
 @then(parsers.re(rf"the server reports progress{SCOPE}"))
 def reports_progress(aitest_session: AgentSession, scope: str | None) -> None:
+    """An MCP server sent progress notifications during a tool call."""
     where = scope_of(aitest_session, scope)
     if not any(call.progress for call in where.tool_calls):
         called = ", ".join(call.name for call in where.tool_calls) or "no tools"

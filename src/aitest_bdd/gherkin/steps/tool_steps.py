@@ -10,7 +10,7 @@ from pytest_bdd import parsers, then
 from ...conversation.turns import ToolCall
 from ..matching import PatternError, mismatches
 from ..scopes import SCOPE, Scope, scope_of
-from . import fail, listed
+from . import fail, listed, pairs
 
 if TYPE_CHECKING:
     from ...conversation.session import AgentSession
@@ -86,15 +86,8 @@ def _check_arguments(session: AgentSession, tool: str, scope: str | None, expect
 
 @then(parsers.re(rf"the agent calls {TOOL}{SCOPE} with:"))
 def calls_with_table(aitest_session: AgentSession, tool: str, scope: str | None, datatable: list[list[str]]) -> None:
-    rows = [row for row in datatable or [] if row]
-    if rows and [cell.strip().casefold() for cell in rows[0][:2]] == ["argument", "value"]:
-        rows = rows[1:]
-    if not rows or any(len(row) < 2 for row in rows):
-        fail(
-            f'the step "calls {tool} with:" needs a table of argument and value rows, e.g. | amount | 200 |',
-            aitest_session,
-        )
-    _check_arguments(aitest_session, tool, scope, {row[0].strip(): row[1].strip() for row in rows})
+    step = f'the agent calls "{tool}"{scope or ""} with:'
+    _check_arguments(aitest_session, tool, scope, pairs(datatable, ("argument", "value"), step, "| amount | 200 |"))
 
 
 @then(

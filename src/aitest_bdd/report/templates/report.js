@@ -712,9 +712,12 @@
       ...(call.elicitations || []).map((asked) => [asked.at_ms, `asked the user: ${asked.message} → ${asked.action}${asked.content ? ` ${JSON.stringify(asked.content)}` : ""}${asked.problem ? ` (${asked.problem})` : ""}`]),
       ...(call.samplings || []).map((sampled) => [sampled.at_ms, `sampling: ${sampled.model} · ${count(sampled.total_tokens)} tokens · ${ms(sampled.duration_ms)} → ${sampled.problem || sampled.text}`]),
     ].sort((a, b) => a[0] - b[0]);
-    if (!entries.length) return null;
+    const names = { progress: "progress notifications", logs: "log messages" };
+    const dropped = Object.entries(call.left_out || {}).filter(([, n]) => n).map(([what, n]) => `${count(n)} ${names[what] || what}`);
+    if (!entries.length && !dropped.length) return null;
     const list = el("ol", "timeline");
     for (const [at, text] of entries) add(list, add(el("li"), el("span", "dur", `+${ms(at)}`), ` ${text}`));
+    if (dropped.length) add(list, el("li", "dur", `left out, beyond what a call keeps: ${dropped.join(", ")}`));
     return fold("tech", `During the call: ${entries.length} message${entries.length === 1 ? "" : "s"} from the server`, list);
   }
 

@@ -15,11 +15,18 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, get_args
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import (
+    CallToolResult,
+    LoggingLevel,
+    LoggingMessageNotification,
+    LoggingMessageNotificationParams,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import Field
 
 from aitest_bdd.testing.servers._cli import CHANGING, READ_ONLY
@@ -89,12 +96,29 @@ def build_server() -> MCPServer:
         """Answer with text whose bytes on the wire are not UTF-8."""
         return f"bytes {INVALID_UTF8} here"
 
+    async def chatter(
+        ctx: Context,
+        text: Annotated[str, Field(description="The text each progress note and log message carries.")] = "chatter",
+        count: Annotated[int, Field(description="How many progress notes and log messages to send.")] = 150,
+        padding: Annotated[int, Field(description="How many characters of padding each log's data has.")] = 0,
+    ) -> str:
+        """Send many progress notes, and log messages at every level whatever level the client asked for, the text
+        in each (as a name in the log's data), then answer."""
+        levels = get_args(LoggingLevel)
+        for number in range(1, count + 1):
+            await ctx.report_progress(number, count, f"{text} {number}")
+            data = {text: number, "padding": "x" * padding}
+            params = LoggingMessageNotificationParams(level=levels[number % len(levels)], logger="chatter", data=data)
+            await ctx.session.send_notification(LoggingMessageNotification(params=params), ctx.request_id)
+        return f"sent {count} progress notes and log messages"
+
     def spawn_child() -> str:
         """Start a helper process that keeps running after the server exits, unless the client ends it."""
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], stdin=subprocess.DEVNULL)
         return f"started helper process {helper.pid}"
 
-    for tool in (echo, hang, fail, huge, huge_structured, stdout_noise, stderr_flood, lone_surrogate, invalid_utf8):
+    read_only = (echo, hang, fail, huge, huge_structured, stdout_noise, stderr_flood, lone_surrogate, invalid_utf8)
+    for tool in (*read_only, chatter):
         server.add_tool(tool, description=inspect.getdoc(tool), annotations=READ_ONLY)
     server.add_tool(crash, description=inspect.getdoc(crash), annotations=ENDS_THE_SERVER)
     server.add_tool(spawn_child, description=inspect.getdoc(spawn_child), annotations=CHANGING)

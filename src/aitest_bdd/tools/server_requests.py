@@ -1,25 +1,36 @@
-"""The client's side of what an MCP server asks during a tool call: the callbacks given to `mcp.Client`.
+"""What an MCP server asks and sends during a tool call: the callbacks given to `mcp.Client`, and what they keep.
 
 A connection may serve many scenarios (a shared server), so the callbacks are made once, at connect time, and
 look up the call in progress when the server asks: its `Answerers` come from the scenario that made the call.
-Progress and log messages are kept on that call; a log message that arrives outside a call is dropped.
+Progress and log messages are kept on that call; a log message that arrives outside a call is dropped, and so is
+one below the server's `log_level` (all of them when it is None), whatever the server was asked for.
+
+A call keeps at most MAX_NOTES progress notifications and as many log messages (the rest are counted in its
+`left_out`). Long texts are kept cut: a log's data and a progress message to NOTE_CHARS, a question and what a
+sampling request sent and got to TEXT_CHARS.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import mcp_types
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from ..config import LoggingLevel
-from .call_events import Answerers, CallEvents, ProgressNote, Sampling, ServerLog
+from ..config import LoggingLevel, Provider
+from .call_events import Answerers, CallEvents, Elicitation, ProgressNote, Sampling, ServerLog
 
 OUTSIDE_A_CALL = "aitest-bdd answers a server's requests only during a tool call"
+LEVELS: tuple[LoggingLevel, ...] = get_args(LoggingLevel)
+"""The log levels, least severe first."""
+MAX_NOTES = 100
+NOTE_CHARS = 4000
+TEXT_CHARS = 20_000
 
 
 class CallInProgress:
@@ -34,20 +45,44 @@ class CallInProgress:
         return (time.perf_counter() - self.started) * 1000
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
-        self.events.progress.append(
-            ProgressNote(progress=progress, total=total, message=message, at_ms=self.since_start_ms())
+        message = cut(message, NOTE_CHARS) if message is not None else None
+        note = ProgressNote(progress=progress, total=total, message=message, at_ms=self.since_start_ms())
+        self._keep("progress", self.events.progress, note)
+
+    def log(self, params: mcp_types.LoggingMessageNotificationParams) -> None:
+        data = params.data if isinstance(params.data, str) else json.dumps(params.data, ensure_ascii=False)
+        entry = ServerLog(
+            level=params.level, logger=params.logger, data=cut(data, NOTE_CHARS), at_ms=self.since_start_ms()
         )
+        self._keep("logs", self.events.logs, entry)
+
+    def _keep(self, kind: str, kept: list[Any], item: Any) -> None:
+        if len(kept) < MAX_NOTES:
+            kept.append(item)
+        else:
+            self.events.left_out[kind] = self.events.left_out.get(kind, 0) + 1
 
     def fields(self) -> dict[str, Any]:
         """The events, as the fields of a tool answer."""
-        return dict(self.events)
+        return self.events.events()
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters: a longer one cut and marked with its full size."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[cut: the server sent {len(text):,} characters; the first {limit:,} are kept]"
 
 
 def client_options(
-    current: Callable[[], CallInProgress | None], roots: list[str], log_level: LoggingLevel | None, sampling_model: Any
+    current: Callable[[], CallInProgress | None],
+    roots: list[str],
+    log_level: LoggingLevel | None,
+    sampling_model: Provider | str | None,
 ) -> dict[str, Any]:
     """The keyword arguments of `mcp.Client` that declare elicitation and sampling (and roots, when there are any)
     and answer them; `current()` is the call in progress, if any."""
+    kept_levels = frozenset(LEVELS[LEVELS.index(log_level) :] if log_level is not None else ())
 
     async def elicit(context: Any, params: mcp_types.ElicitRequestParams) -> mcp_types.ElicitResult:
         call = current()
@@ -57,7 +92,7 @@ def client_options(
         answer = call.answerers.elicit(params.message, dict(schema))
         if isinstance(params, mcp_types.ElicitRequestURLParams) and answer.action == "accept":
             answer = answer.model_copy(update={"action": "cancel", "content": None, "problem": _url_problem(params)})
-        call.events.elicitations.append(answer.model_copy(update={"at_ms": call.since_start_ms()}))
+        call.events.elicitations.append(_kept_question(answer, call.since_start_ms()))
         return mcp_types.ElicitResult(action=answer.action, content=answer.content)
 
     async def sample(
@@ -72,7 +107,7 @@ def client_options(
             answer = await call.answerers.sample(messages, params.max_tokens, sampling_model)
         else:
             answer = Sampling(messages=messages, max_tokens=params.max_tokens, problem=problem)
-        call.events.samplings.append(answer.model_copy(update={"at_ms": at_ms}))
+        call.events.samplings.append(_kept_sampling(answer, at_ms))
         if answer.problem is not None:
             return mcp_types.ErrorData(code=mcp_types.INTERNAL_ERROR, message=answer.problem)
         return mcp_types.CreateMessageResult(
@@ -84,9 +119,8 @@ def client_options(
 
     async def log(params: mcp_types.LoggingMessageNotificationParams) -> None:
         call = current()
-        if call is not None:
-            entry = ServerLog(level=params.level, logger=params.logger, data=params.data, at_ms=call.since_start_ms())
-            call.events.logs.append(entry)
+        if call is not None and params.level in kept_levels:
+            call.log(params)
 
     options: dict[str, Any] = {
         "elicitation_callback": elicit,
@@ -102,6 +136,15 @@ def client_options(
 
         options["list_roots_callback"] = list_roots
     return options
+
+
+def _kept_question(answer: Elicitation, at_ms: float) -> Elicitation:
+    return answer.model_copy(update={"message": cut(answer.message, TEXT_CHARS), "at_ms": at_ms})
+
+
+def _kept_sampling(answer: Sampling, at_ms: float) -> Sampling:
+    messages = [{**message, "content": cut(message["content"], TEXT_CHARS)} for message in answer.messages]
+    return answer.model_copy(update={"messages": messages, "text": cut(answer.text, TEXT_CHARS), "at_ms": at_ms})
 
 
 def chat_messages(params: mcp_types.CreateMessageRequestParams) -> tuple[list[dict[str, Any]], str | None]:
