@@ -110,8 +110,10 @@ def test_strict_tools_fails_the_run_and_names_each_finding(project) -> None:
 def test_the_example_servers_pass_the_lint(project, tmp_path: Path) -> None:
     poor_project(project, *EXAMPLES)
     path = tmp_path / "r.json"
-    project.run(f"--aitest-json={path}").assert_outcomes(passed=4)
+    result = project.run(f"--aitest-json={path}")
+    result.assert_outcomes(passed=4)
     assert findings(path) == []
+    result.stdout.fnmatch_lines(["tool lint: no findings on * tools"])
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,7 @@ def parse_share(text: str, given: str) -> float:
     found = _SHARE.fullmatch(text.strip())
     share = float(found["number"]) / (100 if found["percent"] else 1) if found else 0.0
     if not 0 < share <= 1:
-        raise ValueError(f"{given} is not a share of tools: write one above 0, such as 80% or 0.8")
+        raise ValueError(f"{given} is not a share of tools: write one above 0 and at most 1 (100%), such as 80% or 0.8")
     return share
 
 
@@ -227,9 +227,10 @@ def coverage_shortfalls(surface: ToolSurface, share: float) -> list[str]:
 
 
 def lint_line(surface: ToolSurface) -> str | None:
-    """How many findings the tool lint has, on how many tools; None when it has none."""
+    """How many findings the tool lint has, on how many tools; None when no tool was offered."""
     if not surface.findings:
-        return None
+        checked = len({(tool.server, tool.name) for tool in surface.definitions})
+        return f"tool lint: no findings on {checked} tool{'s' * (checked != 1)}" if checked else None
     tools = {(finding.server, finding.tool) for finding in surface.findings}
     count = len(surface.findings)
     return (
