@@ -1,21 +1,34 @@
 """Time the HTML report on a large run: 5,000 scenarios x 5 turns, 2 tool calls per turn.
 
 Run: `python benchmarks/report_benchmark.py [--tests N] [--turns N] [--out DIR] [--chromium PATH]`. Not a test.
-With `--chromium`, it also times each interaction of the page (the longest frame it blocks); with
-`--pages A.html B.html`, it only times those reports, interleaved, e.g. two builds of the same run.
+First it times a real pytest run that writes the report: `--replayed N` scenarios (default 500,
+`--turns` turns each) are recorded once against the scripted model and one banking MCP server, then
+replayed with and without `--aitest-report`, interleaved over `--rounds`; the difference is what the
+report costs at the end of a run (each test's result decompressed and validated, the page rendered and
+written), and the peak RSS of each pytest process (VmHWM, read by `_memory_plugin.py`) what it costs in
+memory. Then it renders a generated run already in memory. With `--chromium`, it also times each
+interaction of the page (the longest frame it blocks); with `--pages A.html B.html`, it only times those
+reports, interleaved, e.g. two builds of the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
+
+from _common import REPO_ROOT, machine
+from replay_benchmark import CONFTEST, SCRIPT, feature
 
 from aitest_bdd.conversation.turns import Conversation, ModelCall, ToolCall, Turn, Usage
 from aitest_bdd.report.html import render_html
@@ -248,6 +261,54 @@ def browse(paths: list[Path], chromium: str, rounds: int) -> None:
             print(f"  {name:32} {spread(frames[path][name])}")
 
 
+def pytest_child(project: Path, *args: str) -> tuple[float, float, float]:
+    """Run pytest in `project`: its wall time and CPU time in s, its peak RSS in MiB (VmHWM, `_memory_plugin.py`)."""
+    rss = project / "rss.json"
+    env = {**os.environ, "AITEST_BENCH_RSS": str(rss)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "benchmarks"), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "_memory_plugin", *args]
+    cpu, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+    wall, used = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.exit(f"pytest {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    seconds = used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime
+    return wall, seconds, json.loads(rss.read_text(encoding="utf-8"))["hwm_kib"] / 1024
+
+
+def replayed_run(scenarios: int, turns: int, rounds: int) -> None:
+    """Record `scenarios` scenarios, then time replaying them with and without `--aitest-report`, interleaved."""
+    from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
+
+    with tempfile.TemporaryDirectory() as directory, ScriptedModelServer(Script.model_validate(SCRIPT)) as server:
+        project = Path(directory)
+        (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        (project / "conftest.py").write_text(CONFTEST.format(url=server.base_url), encoding="utf-8")
+        (project / "replay.feature").write_text(feature(scenarios, turns), encoding="utf-8")
+        print(f"recording {scenarios:,} scenarios x {turns} turns (scripted model, one banking server)", flush=True)
+        pytest_child(project, "--aitest-record=all")
+        server.stop()
+        variants = {"replay, no report": (), "replay, --aitest-report": ("--aitest-report", "report.html")}
+        measures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
+        for _ in range(rounds):
+            for name, args in variants.items():
+                measures[name].append(pytest_child(project, "--aitest-record=none", *args))
+        size = (project / "report.html").stat().st_size / 1e6
+    print(f"pytest runs of {scenarios:,} replayed scenarios, {rounds} interleaved rounds, median (min–max):")
+    for name, runs in measures.items():
+        walls, cpus, peaks = zip(*runs, strict=True)
+        print(f"  {name:<26} wall {spread_s(walls)} s, CPU {spread_s(cpus)} s, peak RSS {spread_s(peaks, 0)} MiB")
+    without, with_report = measures.values()
+    for index, what in ((0, "wall"), (1, "CPU")):
+        extra = [report[index] - plain[index] for plain, report in zip(without, with_report, strict=True)]
+        print(f"  the report, end to end, {what:<4} {spread_s(extra)} s more (each round's pair), page {size:.1f} MB")
+
+
+def spread_s(values: Sequence[float], digits: int = 2) -> str:
+    """`median (min–max)` of `values`."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tests", type=int, default=5000)
@@ -255,7 +316,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="time each step this many times")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "aitest-report-benchmark")
     parser.add_argument("--chromium", metavar="PATH", help="also time the report in this Chromium (needs Playwright)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of browser timings")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of browser timings and of the replayed runs")
+    parser.add_argument("--replayed", type=int, default=500, help="scenarios of the pytest run (0: skip it)")
     parser.add_argument(
         "--pages", type=Path, nargs="+", metavar="HTML", help="only time these reports in --chromium, interleaved"
     )
@@ -263,6 +325,9 @@ def main() -> None:
     if args.pages:
         browse(args.pages, args.chromium or "/usr/bin/chromium", args.rounds)
         return
+    print(f"machine: {machine()}")
+    if args.replayed:  # first, while this process is small
+        replayed_run(args.replayed, args.turns, args.rounds)
     args.out.mkdir(parents=True, exist_ok=True)
     results = build_results(args.tests, args.turns)
     turns = sum(test.turn_count for test in results.tests)
@@ -278,6 +343,7 @@ def main() -> None:
     print(f"JSON: {len(data.encode()) / 1e6:.1f} MB, HTML: {len(html.encode()) / 1e6:.1f} MB, in {args.out}")
     if args.chromium:
         browse([args.out / "report.html"], args.chromium, args.rounds)
+    print(f"load after: {machine().rsplit('load ', 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,34 @@
 """Per-turn plugin overhead: a 3-turn banking conversation with 2 tool calls per turn, zero model latency.
 
-Every repetition opens one AgentSession (one real banking MCP server over stdio) and runs N conversations
-on it; between conversations the session's history and turns are reset, so each conversation starts
-from the system prompt while the MCP server stays up. One Runtime (event loop thread) serves the whole
-run, as in a pytest run, and its shared HTTP pool carries every model request to the scripted server
-(HTTP/1.1 keep-alive). Per turn it reports:
+Each repetition does two things, one after the other, so that the repetitions interleave them:
+
+- in process: it opens one AgentSession (one real banking MCP server over stdio) and runs N
+  conversations on it; between conversations the session's history and turns are reset, so each
+  conversation starts from the system prompt while the MCP server stays up. One Runtime (event loop
+  thread) serves the whole run, as in a pytest run, and its shared HTTP pool carries every model
+  request to the scripted server (HTTP/1.1 keep-alive);
+- through pytest: it runs a generated `.feature` of S scenarios (`Given the agent`, then per turn
+  `When the user says` and `Then the agent calls`) on the same scripted model, with the banking server
+  over stdio shared by the run (`scope="run"`), so that pytest's and pytest-bdd's cost per test and per
+  step is in the figure. The first scenario of each run (it starts the server, loads the SDKs) is left out.
+
+Model requests are timed at the HTTP transport and MCP requests at the client's stdio streams
+(`_transport_timing.py`). Per turn it reports:
 
 - wall: `session.say()` as the caller sees it (includes the hop to the runtime's loop thread);
 - model: the model calls as the plugin times them (`ModelCall.duration_ms`: the SDK's `client.post`,
   HTTP, and parsing the reply into a `ChatCompletion`);
-- http: the same requests at the shared pool's transport (request sent to response body read);
+- http: the same requests at the HTTP transport (request handed over to response body read);
 - server: the scripted server's own handling (`_handle_chat`: routing, rendering, JSON);
-- mcp: MCP round trips (`ToolCall.duration_ms`);
-- overhead: wall - model - mcp, the plugin's own cost; sdk: model - http, the client-side cost of a request.
+- mcp: MCP round trips as the plugin times them (`ToolCall.duration_ms`);
+- mcp_wire: the same requests at the stdio streams (request written to answer read);
+- overhead: wall - model - mcp, on the plugin's own timers, which contain its request building and
+  checking of answers;
+- overhead_wire: wall - http - mcp_wire, the usual definition: everything but the round trips;
+- sdk: model - http, the client-side cost of a request.
+
+and, for the pytest runs, per turn: (the test's whole protocol - http - mcp_wire) / 3.
+Each figure is printed as the median over the repetitions of each repetition's median, with min–max.
 
 Then it compares the two request paths alone (a mock transport, no network) for growing conversation
 histories: the SDK's typed `chat.completions.create()`, and the JSON body sent through
@@ -28,19 +44,25 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx2
 import openai
-from _common import BANKING_TURNS, banking_agent, banking_script, machine, summary
+from _common import BANKING_TURNS, REPO_ROOT, banking_agent, banking_script, machine, summary
+from _transport_timing import TransportLog, install
 from openai.types.chat import ChatCompletion
 
 from aitest_bdd import AgentSession, Conversation
-from aitest_bdd.models.providers import shared_http_client
 from aitest_bdd.runtime import Runtime
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
@@ -60,24 +82,6 @@ class TimedModelServer(ScriptedModelServer):
             self.handled_ms.append((time.perf_counter() - started) * 1000)
 
 
-class TimingTransport(httpx2.AsyncBaseTransport):
-    """Wraps the shared HTTP pool's transport: time from sending a request to having read its body."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport, log: list[float]) -> None:
-        self.inner = inner
-        self.log = log
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        started = time.perf_counter()
-        response = await self.inner.handle_async_request(request)
-        await response.aread()
-        self.log.append((time.perf_counter() - started) * 1000)
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
 @dataclass
 class TurnSample:
     """Timings of one turn, in milliseconds."""
@@ -88,10 +92,15 @@ class TurnSample:
     http: float
     server: float
     mcp: float
+    mcp_wire: float
 
     @property
     def overhead(self) -> float:
         return self.wall - self.model - self.mcp
+
+    @property
+    def overhead_wire(self) -> float:
+        return self.wall - self.http - self.mcp_wire
 
     @property
     def sdk(self) -> float:
@@ -102,25 +111,17 @@ class TurnSample:
         return self.wall - self.turn
 
 
-def instrument(runtime: Runtime) -> list[float]:
-    """Put a timing transport under the run's shared HTTP pool, which every session posts through; return its log."""
-    log: list[float] = []
-    http_client = shared_http_client(runtime)
-    http_client._transport = TimingTransport(http_client._transport, log)
-    return log
-
-
 def reset(session: AgentSession) -> None:
     """Start a new conversation on the same open session (same MCP server)."""
     session.conversation = Conversation(agent=session.agent.name, model=session.agent.provider.model)
     session.history = session.history[:1]
 
 
-def run_conversation(session: AgentSession, http_log: list[float], server: TimedModelServer) -> list[TurnSample]:
+def run_conversation(session: AgentSession, log: TransportLog, server: TimedModelServer) -> list[TurnSample]:
     """Run the three banking turns; return one sample per turn."""
     samples = []
     for message, _calls, _answer in BANKING_TURNS:
-        http_at, server_at = len(http_log), len(server.handled_ms)
+        http_at, mcp_at, server_at = len(log.http), len(log.mcp), len(server.handled_ms)
         started = time.perf_counter()
         turn = session.say(message)
         wall = (time.perf_counter() - started) * 1000
@@ -131,16 +132,17 @@ def run_conversation(session: AgentSession, http_log: list[float], server: Timed
                 wall=wall,
                 turn=turn.duration_ms,
                 model=sum(call.duration_ms for call in turn.model_calls),
-                http=sum(http_log[http_at:]),
+                http=sum(log.http[http_at:]),
                 server=sum(server.handled_ms[server_at:]),
                 mcp=sum(call.duration_ms for call in turn.tool_calls),
+                mcp_wire=sum(log.mcp[mcp_at:]),
             )
         )
     return samples
 
 
 def run_repetition(
-    runtime: Runtime, server: TimedModelServer, http_log: list[float], conversations: int
+    runtime: Runtime, server: TimedModelServer, log: TransportLog, conversations: int
 ) -> list[TurnSample]:
     """Open one session, run `conversations` conversations on it, close it."""
     session = AgentSession(banking_agent(server.base_url), runtime)
@@ -149,7 +151,7 @@ def run_repetition(
     try:
         for _ in range(conversations):
             reset(session)
-            samples.extend(run_conversation(session, http_log, server))
+            samples.extend(run_conversation(session, log, server))
     finally:
         session.close()
     return samples
@@ -226,7 +228,8 @@ async def request_paths(sample: list[dict[str, Any]], tools: list[dict[str, Any]
 def print_samples(samples: list[TurnSample]) -> None:
     """A table of median, p95 and mean per measure."""
     print(f"{len(samples)} turns; milliseconds per turn        median      p95     mean")
-    for name in ("wall", "turn", "model", "http", "server", "mcp", "overhead", "sdk", "hop"):
+    measures = ("wall", "turn", "model", "http", "server", "mcp", "mcp_wire", "overhead", "overhead_wire", "sdk", "hop")
+    for name in measures:
         print(f"  {name:<34}{summary([getattr(sample, name) for sample in samples])}")
 
 
@@ -284,7 +287,7 @@ def print_pyinstrument(sampler: Any) -> None:
 
 
 def profile_repetition(
-    runtime: Runtime, server: TimedModelServer, http_log: list[float], conversations: int, profiler_name: str
+    runtime: Runtime, server: TimedModelServer, log: TransportLog, conversations: int, profiler_name: str
 ) -> None:
     """Run one repetition with a profiler on the runtime's loop thread and print its findings."""
     if profiler_name == "pyinstrument":
@@ -292,13 +295,13 @@ def profile_repetition(
 
         sampler = Profiler(interval=0.0002, async_mode="disabled")
         runtime.call(_in_loop, sampler.start)
-        run_repetition(runtime, server, http_log, conversations)
+        run_repetition(runtime, server, log, conversations)
         runtime.call(_in_loop, sampler.stop)
         print_pyinstrument(sampler)
         return
     profiler = cProfile.Profile()
     runtime.call(_in_loop, profiler.enable)
-    run_repetition(runtime, server, http_log, conversations)
+    run_repetition(runtime, server, log, conversations)
     runtime.call(_in_loop, profiler.disable)
     print_cprofile(profiler, conversations * len(BANKING_TURNS))
 
@@ -309,32 +312,121 @@ async def _in_loop(func: Any) -> None:
     await asyncio.sleep(0)
 
 
+PYTEST_CONFTEST = """
+import os
+import sys
+
+import pytest
+
+from aitest_bdd import Agent, MCPServer, Provider
+
+
+@pytest.fixture
+def aitest_agents():
+    provider = Provider(model="scripted", base_url=os.environ["AITEST_BENCH_BASE_URL"], max_retries=0, timeout=30)
+    command = [sys.executable, "-m", "aitest_bdd.testing.servers.banking"]
+    banking = MCPServer(name="banking", command=command, scope="run")
+    prompt = "You are a banking assistant."
+    return [Agent(name="banking", provider=provider, mcp_servers=[banking], system_prompt=prompt)]
+"""
+
+
+def feature_text(scenarios: int) -> str:
+    """`scenarios` three-turn banking conversations, each turn checked by a Then step (7 steps a scenario)."""
+    lines = ["Feature: Turn overhead", ""]
+    for index in range(scenarios):
+        lines += [f"  Scenario: Conversation {index}", '    Given the agent "banking"']
+        for user, calls, _answer in BANKING_TURNS:
+            lines += [f'    When the user says "{user}"', f'    Then the agent calls "{calls[0]["name"]}"']
+        lines.append("")
+    return "\n".join(lines)
+
+
+def pytest_run(project: Path, base_url: str) -> list[dict[str, Any]]:
+    """Run the project's feature in a pytest process; each test's timings, from `_turn_plugin.py`."""
+    timings = project / "timings.json"
+    env = {**os.environ, "AITEST_BENCH_BASE_URL": base_url, "AITEST_BENCH_TURNS": str(timings)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "benchmarks"), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "pytest", "turns.feature", "-q", "-p", "no:cacheprovider", "-p", "_turn_plugin"]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"pytest failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return json.loads(timings.read_text(encoding="utf-8"))
+
+
+def pytest_turn_ms(tests: list[dict[str, Any]]) -> list[float]:
+    """Per test after the first: (its whole protocol - HTTP - MCP round trips) / turns, in ms."""
+    expected = 2 * len(BANKING_TURNS)
+    for test in tests[1:]:
+        if len(test["http_ms"]) != expected or len(test["mcp_ms"]) != expected:
+            raise SystemExit(f"{test['nodeid']}: {len(test['http_ms'])} HTTP, {len(test['mcp_ms'])} MCP round trips")
+    turns = len(BANKING_TURNS)
+    return [(test["wall_ms"] - sum(test["http_ms"]) - sum(test["mcp_ms"])) / turns for test in tests[1:]]
+
+
+def spread(values: list[float]) -> str:
+    """`median (min–max)` of `values`, in ms."""
+    return f"{statistics.median(values):7.3f} ({min(values):.3f}–{max(values):.3f})"
+
+
+def print_repetitions(figures: dict[str, list[float]], reps: int) -> None:
+    """Each figure: the median over the repetitions of each repetition's median, with min–max."""
+    print(f"per turn, ms: median (min–max) over {reps} interleaved repetitions of each repetition's median")
+    for name, values in figures.items():
+        print(f"  {name:<70}{spread(values)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions, one open session each (default 5)")
-    parser.add_argument("--conversations", type=int, default=50, help="conversations per repetition (default 50)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions, each in process and through pytest")
+    parser.add_argument("--conversations", type=int, default=50, help="conversations per in-process repetition")
+    parser.add_argument("--scenarios", type=int, default=40, help="scenarios per pytest run (default 40)")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument", "none"), default="cprofile")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     runtime = Runtime()
-    http_log = instrument(runtime)
-    with TimedModelServer(Script.model_validate(banking_script(latency_ms=0))) as server:
-        run_repetition(runtime, server, http_log, 5)  # warm-up: imports, first connections
+    log = install()
+    in_process = {
+        "wall, session.say()": "wall",
+        "overhead on the plugin's timers: turn - model timer - tool timer": "overhead",
+        "overhead at the transports: turn - HTTP - MCP round trips": "overhead_wire",
+    }
+    through_pytest = "through pytest: (test - HTTP - MCP round trips) / 3, what users pay"
+    figures: dict[str, list[float]] = {name: [] for name in [*in_process, through_pytest]}
+    with (
+        TimedModelServer(Script.model_validate(banking_script(latency_ms=0))) as server,
+        tempfile.TemporaryDirectory() as directory,
+    ):
+        project = Path(directory)
+        (project / "conftest.py").write_text(PYTEST_CONFTEST, encoding="utf-8")
+        (project / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        (project / "turns.feature").write_text(feature_text(args.scenarios), encoding="utf-8")
+        run_repetition(runtime, server, log, 5)  # warm-up: imports, first connections
         samples: list[TurnSample] = []
-        for _ in range(args.reps):
-            samples.extend(run_repetition(runtime, server, http_log, args.conversations))
+        for number in range(args.reps):
+            print(f"repetition {number + 1} of {args.reps}", flush=True)
+            batch = run_repetition(runtime, server, log, args.conversations)
+            samples.extend(batch)
+            tests = pytest_run(project, server.base_url)
+            for name, measure in in_process.items():
+                figures[name].append(statistics.median(getattr(sample, measure) for sample in batch))
+            figures[through_pytest].append(statistics.median(pytest_turn_ms(tests)))
         print(
-            f"{args.reps} repetitions x {args.conversations} conversations x {len(BANKING_TURNS)} turns, "
+            f"in process: {args.reps} repetitions x {args.conversations} conversations x {len(BANKING_TURNS)} turns; "
+            f"through pytest: {args.reps} runs x {args.scenarios - 1} scenarios (the first left out); "
             "2 model calls and 2 tool calls per turn"
         )
+        print_repetitions(figures, args.reps)
+        print()
         print_samples(samples)
         sample, tools = conversation_sample(runtime, server.base_url)
         print()
         asyncio.run(request_paths(sample, tools, repeats=30))
         if args.profiler != "none":
             print(f"\nprofile of one repetition ({args.conversations} conversations), loop thread, {args.profiler}:")
-            profile_repetition(runtime, server, http_log, args.conversations, args.profiler)
+            profile_repetition(runtime, server, log, args.conversations, args.profiler)
     runtime.close()
+    print(f"load after: {machine().rsplit('load ', 1)[1]}")
 
 
 if __name__ == "__main__":
