@@ -137,7 +137,7 @@ def test_real_tools_mode_reports_a_changed_tool_result(project) -> None:
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*the result of tool 'get_balance' differs from the recording (did the server change?)*",
+            "*the result of tool 'get_balance' differs from the recording (did the server, or the scenario's stub, *",
             '*-  "text": *1,400.00*',
             '*+  "text": *1,500.00*',
         ]

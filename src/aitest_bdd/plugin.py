@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = STEP_MODULES
 
-SECRET_FIXTURES = frozenset({"aitest_agents", "aitest_judge"})
+SECRET_FIXTURES = frozenset({"aitest_agents", "aitest_judge", "aitest_user_model"})
 """Fixtures whose agents and providers hold secrets for the redactor, as soon as they are set up."""
 
 
@@ -64,6 +64,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="model of the LLM judge for 'the response satisfies' steps (e.g. openai/gpt-4.1-mini)",
     )
     parser.addini("aitest_judge_model", "model of the LLM judge, like --aitest-judge-model", default="")
+    group.addoption(
+        "--aitest-user-model",
+        dest="aitest_user_model",
+        default=None,
+        help="model that plays simulated users (default: the judge model)",
+    )
+    parser.addini("aitest_user_model", "model that plays simulated users, like --aitest-user-model", default="")
+    group.addoption(
+        "--aitest-judge-samples",
+        dest="aitest_judge_samples",
+        metavar="K",
+        default=None,
+        help="ask the judge K times for each verdict and take the majority (a score: the median); default 1",
+    )
+    parser.addini("aitest_judge_samples", "judge answers per verdict, like --aitest-judge-samples", default="")
+    parser.addini(
+        "aitest_judge_evidence",
+        "show the judge the tool calls and their results (default: true)",
+        type="bool",
+        default=True,
+    )
     group.addoption(
         "--aitest-record",
         dest="aitest_record",

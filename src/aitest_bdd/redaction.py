@@ -86,6 +86,8 @@ class Redactor:
     def data(self, value: Any) -> Any:
         """`value` with every string redacted, at any depth (not dict keys: names, not data, whose change would
         break the shape, as a `\\d+` mask would of turn numbers)."""
+        if self._finder is None and not self.patterns:
+            return value
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):

@@ -11,11 +11,18 @@ from typing import Any
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def valid_text(text: str) -> str:
     """`text` with every lone surrogate replaced by U+FFFD."""
     return _SURROGATE.sub(REPLACEMENT, text) if not text.isascii() else text
+
+
+def escapes_a_surrogate(raw: bytes) -> bool:
+    """Whether JSON text (UTF-8) may decode to a lone surrogate: only an escape (`\\ud800` to `\\udfff`) can make
+    one, so text without such an escape needs no `valid_data`."""
+    return _SURROGATE_ESCAPE.search(raw) is not None
 
 
 def valid_data(value: Any) -> Any:

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Provider
 from .transcript import cut, format_turns
-from .turns import Judgement, Turn, Usage
+from .turns import Turn
 
 if TYPE_CHECKING:
     import httpx2
-    from openai.types.chat import ChatCompletion
 
 INSTRUCTIONS = """You judge the replies of an AI assistant for a test suite.
 You get a conversation between a user and the assistant (with the tools it called) and one criterion.
@@ -31,11 +30,15 @@ class JudgeError(RuntimeError):
     """The judge could not give a verdict."""
 
 
-def judge_messages(criterion: str, turns: list[Turn]) -> list[dict[str, str]]:
-    """What the judge model is asked: the conversation so far and the criterion."""
+def judge_messages(
+    criterion: str, turns: list[Turn], evidence: bool = True, instructions: str = INSTRUCTIONS
+) -> list[dict[str, str]]:
+    """What the judge model is asked: the conversation so far (with the tool calls and results as evidence, unless
+    not `evidence`) and the criterion."""
+    conversation = format_turns(turns, tools=evidence)
     return [
-        {"role": "system", "content": INSTRUCTIONS},
-        {"role": "user", "content": f"CONVERSATION:\n{format_turns(turns)}\n\nCRITERION:\n{criterion}"},
+        {"role": "system", "content": instructions},
+        {"role": "user", "content": f"CONVERSATION:\n{conversation}\n\nCRITERION:\n{criterion}"},
     ]
 
 
@@ -53,35 +56,22 @@ def parse_verdict(text: str, model: str) -> tuple[bool, str]:
     return data["pass"], str(data.get("reasoning", ""))
 
 
-async def ask_judge(provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient) -> Any:
-    """The judge model's completion, as the JSON it sent."""
+async def ask_judge(
+    provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient, temperature: float = 0
+) -> Any:
+    """The judge model's completion, as the JSON it sent (at the provider's temperature, else at `temperature`)."""
     import openai  # lazily, like the providers: the step library loads this module when pytest starts
 
     from ..models.providers import counting_requests, describe_api_error, make_client  # lazily: loads openai
 
     client, model = make_client(provider, http_client)
-    temperature = 0 if provider.temperature is None else provider.temperature
+    temperature = temperature if provider.temperature is None else provider.temperature
     body = {"model": model, "messages": messages, "temperature": temperature}
     with counting_requests() as sent:
         try:
             return await client.post("/chat/completions", body=body, cast_to=object)
         except openai.APIError as error:
             raise JudgeError(f"the judge failed: {describe_api_error(error, provider, sent.sent)}") from None
-
-
-def judgement_from(criterion: str, model: str, completion: ChatCompletion, duration_ms: float) -> Judgement:
-    """The verdict in the judge's completion."""
-    if not completion.choices:
-        raise JudgeError(f"the judge model {model!r} returned no choices")
-    passed, reasoning = parse_verdict(completion.choices[0].message.content or "", model)
-    return Judgement(
-        criterion=criterion,
-        passed=passed,
-        reasoning=reasoning,
-        model=completion.model or model,
-        usage=Usage.reported(completion.usage),
-        duration_ms=duration_ms,
-    )
 
 
 def judge_provider(model: str | None) -> Provider | None:

@@ -30,14 +30,24 @@ from ..runtime import Runtime
 from ..tools.answers import ToolAnswer
 from ..tools.call_events import without_times
 from ..tools.offers import OfferMethod, Offers, PromptResult, ResourceResult
+from ..tools.stubs import ToolStubs
 from ..tools.toolbox import Toolbox, open_toolbox
 from ..unicode import valid_data, valid_text
-from .judge import JudgeError, ask_judge, judge_messages, judgement_from
+from .judge import JudgeError, ask_judge
+from .judge_questions import (
+    SAMPLE_TEMPERATURE,
+    JudgeQuestion,
+    JudgeSettings,
+    judgement_of,
+    verdict_question,
+    vote_from,
+)
 from .mcp_context import named_server, prompt_messages, prompt_server, prompt_text, resource_message, resource_server
 from .pricing import PriceTable
 from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
 from .sampling_cost import turn_cost
 from .server_requests import answerers, check_answered, check_replayed_answers, replaying, take_events
+from .simulated_user import UserModelError, ask_user_model, user_model_call
 from .tool_messages import Message, recorded_messages, round_messages
 from .turns import (
     ContextResource,
@@ -49,6 +59,7 @@ from .turns import (
     ToolCall,
     Turn,
     Usage,
+    UserModelCall,
 )
 from .user_answers import UserAnswers
 
@@ -115,6 +126,8 @@ class AgentSession:
         """The MCP resources put in the context since the last turn that succeeded: the next turn sends them."""
         self.user_answers = UserAnswers()
         """The feature's answers to the questions MCP servers ask during tool calls."""
+        self.tool_stubs = ToolStubs()
+        """The scenario's tool stubs and faults: they hold for this conversation only."""
 
     @property
     def turns(self) -> list[Turn]:
@@ -242,6 +255,8 @@ class AgentSession:
         self.history = list(checkpoint.history)
         self._context = list(checkpoint.context)
         del self.turns[checkpoint.turns :]
+        users = self.conversation.simulated_users
+        users[:] = [user for user in users if user.first_turn <= checkpoint.turns]
         if self._player is not None:
             self._player.position = checkpoint.interactions
         if self._writer is not None:
@@ -327,14 +342,19 @@ class AgentSession:
             raise self._unreadable_replay(f"{kind} result", error) from None
 
     async def run_turn(
-        self, message: str, said: list[Message] | None = None, prompt: ServerPrompt | None = None
+        self,
+        message: str,
+        said: list[Message] | None = None,
+        prompt: ServerPrompt | None = None,
+        simulated: bool = False,
     ) -> Turn:
         """Send `message`, run the tool-calling loop until a text answer, and return the turn.
 
         `said`, when given, are the chat messages the user's turn is made of (a prompt's), `message` their words;
-        `prompt` names the MCP prompt they came from."""
+        `prompt` names the MCP prompt they came from; `simulated` says that the user model wrote `message`."""
         message = valid_text(message)
         turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
+        turn.simulated = simulated
         turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
         turn.prompt, turn.resources = prompt, list(self._context)
         self.turns.append(turn)
@@ -364,29 +384,69 @@ class AgentSession:
             turn.cost_usd = turn_cost(self.prices, turn) if self.prices else None
         return turn
 
-    async def judge(self, provider: Provider, criterion: str) -> Judgement:
-        """Ask a judge model about the last turn; the call is recorded and replayed like the agent's."""
+    async def judge(self, provider: Provider, criterion: str, settings: JudgeSettings | None = None) -> Judgement:
+        """Ask a judge model whether the last reply meets `criterion`; the call is recorded and replayed like the
+        agent's."""
+        settings = settings or JudgeSettings()
+        question = verdict_question(criterion, self.turns, settings.evidence)
+        return await self.ask_judge(provider, question, settings.samples)
+
+    async def ask_judge(self, provider: Provider, question: JudgeQuestion, samples: int = 1) -> Judgement:
+        """Ask a judge model `question` about the conversation `samples` times, and keep the verdict of the votes on
+        the last turn; each call is recorded and replayed like the agent's."""
         turn = self.last_turn
-        request = {"model": provider.model, "messages": judge_messages(criterion, self.turns)}
+        temperature = SAMPLE_TEMPERATURE if samples > 1 else 0
+        votes, model = [], provider.model
+        for sample in range(1, samples + 1):
+            request: dict[str, Any] = {"model": provider.model, "messages": question.messages}
+            if samples > 1:
+                request["sample"] = sample
+            started = time.perf_counter()
+            try:
+                data = await self._exchange(
+                    "judge",
+                    turn.number,
+                    request,
+                    lambda: ask_judge(provider, question.messages, shared_http_client(self.runtime), temperature),
+                )
+                completion = ChatCompletion.model_validate(data)
+            except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
+                if self._player is not None and isinstance(error, ValidationError):
+                    raise self._unreadable_replay("judge response", error) from None
+                raise JudgeError(
+                    f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
+                ) from None
+            vote = vote_from(question, provider.model, completion, (time.perf_counter() - started) * 1000)
+            vote.cost_usd = self.prices.cost(provider.model, vote.usage) if self.prices else None
+            votes.append(vote)
+            model = completion.model or provider.model
+        verdict = judgement_of(question, model, votes)
+        turn.judgements.append(verdict)
+        return verdict
+
+    async def ask_user_model(self, provider: Provider, messages: list[dict[str, str]]) -> UserModelCall:
+        """Ask the user model, which plays a simulated user, for its next message; the call is recorded and replayed
+        like the agent's, under the number of the turn it would write."""
+        request = {"model": provider.model, "messages": messages}
         started = time.perf_counter()
         try:
             data = await self._exchange(
-                "judge",
-                turn.number,
+                "user",
+                len(self.turns) + 1,
                 request,
-                lambda: ask_judge(provider, request["messages"], shared_http_client(self.runtime)),
+                lambda: ask_user_model(provider, messages, shared_http_client(self.runtime)),
             )
             completion = ChatCompletion.model_validate(data)
         except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
             if self._player is not None and isinstance(error, ValidationError):
-                raise self._unreadable_replay("judge response", error) from None
-            raise JudgeError(
-                f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
+                raise self._unreadable_replay("user model response", error) from None
+            raise UserModelError(
+                f"the user model {provider.model!r} sent a response that is not a chat completion ({error})"
             ) from None
-        verdict = judgement_from(criterion, provider.model, completion, (time.perf_counter() - started) * 1000)
-        verdict.cost_usd = self.prices.cost(provider.model, verdict.usage) if self.prices else None
-        turn.judgements.append(verdict)
-        return verdict
+        call = user_model_call(provider.model, completion, (time.perf_counter() - started) * 1000)
+        call.cost_usd = self.prices.cost(provider.model, call.usage) if self.prices else None
+        call.source = "replayed" if self._player else ("recorded" if self._writer else "live")
+        return call
 
     def _unreadable_replay(self, what: str, error: ValidationError) -> RecordingMismatch:
         """A replayed response that cannot be read: the recording was edited since it was made."""
@@ -404,9 +464,10 @@ class AgentSession:
     ) -> Any:
         """The response to `request`: replayed from the recording, or live (and recorded when recording).
 
-        A real MCP server run against a recording answers live, and must answer as it did then (`recorded_answer`).
+        A real MCP server run against a recording, or a tool stub of the scenario, answers live, and must answer as
+        it did then (`recorded_answer`).
         """
-        if self._player is not None and (kind != "tool" or not self._real_tools):
+        if self._player is not None and recorded_answer is None:
             return self._player.next(kind, turn, request).response
         response = valid_data(await live())
         if self._player is not None and recorded_answer is not None:
@@ -414,7 +475,8 @@ class AgentSession:
             now = self._player.cassette.redactor.data(response)
             if without_times(recorded) != without_times(now):
                 raise TurnError(
-                    f"the result of tool {request['name']!r} differs from the recording (did the server change?):\n"
+                    f"the result of tool {request['name']!r} differs from the recording (did the server, or the "
+                    f"scenario's stub, change?):\n"
                     f"{diff(recorded, now)}\nRe-record it with: {self._player.cassette.rerecord_command()}"
                 )
         if self._writer is not None:
@@ -423,7 +485,8 @@ class AgentSession:
 
     async def _complete(self, turn: Turn, messages: list[Message]) -> ChatCompletion:
         provider = self.agent.provider
-        tool_names = [tool["function"]["name"] for tool in self._tools]
+        tools = self.tool_stubs.offered(self._tools, self._owners)
+        tool_names = [tool["function"]["name"] for tool in tools]
         request: dict[str, Any] = {"model": self._model, "messages": recorded_messages(messages), "tools": tool_names}
         if provider.temperature is not None:
             request["temperature"] = provider.temperature
@@ -431,8 +494,8 @@ class AgentSession:
             request["max_tokens"] = provider.max_tokens
 
         body = {key: value for key, value in request.items() if key != "tools"} | {"messages": list(messages)}
-        if self._tools:
-            body.update(tools=self._tools, tool_choice="auto")
+        if tools:
+            body.update(tools=tools, tool_choice="auto")
 
         async def live() -> Any:
             assert self._client is not None
@@ -517,10 +580,11 @@ class AgentSession:
                 answered.append(tool_call)
             messages.extend(round_messages(answered))
 
-    def _recorded_answer(self, turn: int, request: dict[str, Any]) -> ToolAnswer | None:
-        """When a real MCP server runs against a recording: the recorded answer to the tool call `request`, read as
-        an answer now, so that fields added since the recording was made compare as their defaults."""
-        if self._player is None or not self._real_tools:
+    def _recorded_answer(self, turn: int, request: dict[str, Any], stubbed: bool) -> ToolAnswer | None:
+        """When a real MCP server, or the scenario's stub (`stubbed`), answers against a recording: the recorded
+        answer to the tool call `request`, read as an answer now, so that fields added since the recording was made
+        compare as their defaults."""
+        if self._player is None or not (self._real_tools or stubbed):
             return None
         try:
             return ToolAnswer.model_validate(self._player.next("tool", turn, request).response)
@@ -535,22 +599,30 @@ class AgentSession:
             call.is_error, call.result_text = True, parsed
             return call
         call.arguments = parsed
-        if name not in self._owners:
-            available = ", ".join(self._owners) or "none"
+        owners = self.tool_stubs.owners(self._owners)
+        if name not in owners:
+            available = ", ".join(owners) or "none"
             call.is_error = True
             call.result_text = f"Error: there is no tool named {name!r}. Available tools: {available}."
             return call
 
         request = {"name": name, "arguments": parsed}
-        recorded = self._recorded_answer(turn.number, request)
-        if recorded is not None:  # a real server against a recording: its sampling requests get the recorded answers
+        recorded = self._recorded_answer(turn.number, request, self.tool_stubs.is_stubbed(name))
+        if recorded is not None:  # answered live against a recording: sampling requests get the recorded answers
             helpers = replaying(recorded.samplings, self.user_answers)
         else:
             helpers = answerers(self.agent, self.runtime, self.user_answers)
 
-        async def live() -> dict[str, Any]:
+        async def real() -> ToolAnswer:
             assert self._toolbox is not None
-            answer = await self._toolbox.call(name, parsed, helpers)
+            return await self._toolbox.call(name, parsed, helpers)
+
+        async def live() -> dict[str, Any]:
+            server = owners[name]
+            tools = self.tool_stubs.offered(self._tools, self._owners)
+            schema = next(tool["function"]["parameters"] for tool in tools if tool["function"]["name"] == name)
+            timeout = next((config.call_timeout for config in self.agent.mcp_servers if config.label == server), None)
+            answer = await self.tool_stubs.call(name, parsed, schema, server, timeout, real, wait=self._player is None)
             return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
 
         response = await self._exchange("tool", turn.number, request, live, recorded)
@@ -568,7 +640,7 @@ class AgentSession:
             answer.structured_content,
             answer.is_error,
         )
-        call.content = answer.content
+        call.content, call.stubbed = answer.content, answer.stubbed
         take_events(turn, call, answer, self.prices)
         try:
             if self._player is not None and not self._real_tools:

@@ -63,6 +63,8 @@ class ToolCall(CallEvents):
     is_error: bool = False
     duration_ms: float = 0.0
     truncated_from: int | None = None
+    stubbed: bool = False
+    """Whether a stub of the scenario answered the call instead of the MCP server (see docs/tool-stubs.md)."""
 
 
 class ModelCall(BaseModel):
@@ -78,8 +80,23 @@ class ModelCall(BaseModel):
     truncated_from: int | None = None
 
 
+class Vote(BaseModel):
+    """One answer of the judge when it is asked several times (`--aitest-judge-samples`)."""
+
+    passed: bool
+    score: int | None = None
+    reasoning: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    duration_ms: float = 0.0
+
+
 class Judgement(BaseModel):
-    """An LLM judge's verdict on a turn. Its tokens and cost are the judge's, not the agent's."""
+    """An LLM judge's verdict on a turn. Its tokens and cost are the judge's, not the agent's.
+
+    Asked several times, the verdict is the majority of its `votes` (a score: their median), and its tokens, cost
+    and time are theirs summed.
+    """
 
     criterion: str
     passed: bool
@@ -88,6 +105,29 @@ class Judgement(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
     duration_ms: float = 0.0
+    subject: Literal["response", "conversation"] = "response"
+    """What was judged: the last reply, or the whole conversation."""
+    score: int | None = None
+    """On a scale from 1 to `scale`: the judge's score (None for a yes/no verdict)."""
+    scale: int | None = None
+    minimum: int | None = None
+    """The score the step needed to pass."""
+    weight: float | None = None
+    """In a rubric: the criterion's weight (None for a "must" criterion, or outside a rubric)."""
+    must: bool = False
+    """In a rubric: the criterion must hold, whatever the score."""
+    votes: list[Vote] = Field(default_factory=list)
+    """Each answer, when the judge was asked more than once."""
+
+    @property
+    def calls(self) -> int:
+        """How many times the judge was asked."""
+        return len(self.votes) or 1
+
+    @property
+    def split(self) -> bool:
+        """Whether the votes disagree."""
+        return len({(vote.passed, vote.score) for vote in self.votes}) > 1
 
 
 class OfferedTool(BaseModel):
@@ -129,6 +169,36 @@ class ContextResource(BaseModel):
     text: str
 
 
+class UserModelCall(BaseModel):
+    """One answer of the user model, the LLM that plays a simulated user. Its tokens and cost are apart from the
+    agent's."""
+
+    model: str
+    reply: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    duration_ms: float = 0.0
+    source: Literal["live", "recorded", "replayed"] = "live"
+
+
+class SimulatedUser(BaseModel):
+    """A simulated user's part of a conversation: whom the user model played, what it wanted, how the conversation
+    ended for it, and the user model's calls. It wrote the turns `first_turn` to `first_turn + turns - 1`."""
+
+    persona: str
+    goal: str
+    instructions: str = ""
+    model: str
+    max_turns: int
+    first_turn: int
+    turns: int = 0
+    outcome: Literal["goal reached", "gave up", "turn limit", "agent failed"] | None = None
+    """None while it talks, or when the user model failed."""
+    note: str = ""
+    """What the user model said with its final word (why it gave up), or the message it had left at the turn limit."""
+    calls: list[UserModelCall] = Field(default_factory=list)
+
+
 class Turn(BaseModel):
     """One user message and everything the agent did to answer it.
 
@@ -154,6 +224,8 @@ class Turn(BaseModel):
     resources: list[ContextResource] = Field(default_factory=list)
     """The MCP resources sent just before this turn's user message: those put in the context since the last turn
     that succeeded (a resource stays with the next turns until one succeeds)."""
+    simulated: bool = False
+    """Whether a simulated user (the user model) wrote the user message."""
 
     @property
     def live_duration_ms(self) -> float | None:
@@ -200,9 +272,13 @@ class Conversation(BaseModel):
     """The model of a recording this conversation did not replay: it ran live, on another model."""
     task_only_tools: dict[str, list[str]] = Field(default_factory=dict)
     """By MCP server, the tools not offered because the server runs them only as MCP tasks."""
+    down_servers: list[str] = Field(default_factory=list)
+    """The MCP servers the scenario says are down: their tools were not offered (see docs/tool-stubs.md)."""
     attempt: int | None = None
     """Which attempt of a repeated scenario this conversation is (1, 2, …); None when it ran once."""
     turns: list[Turn] = Field(default_factory=list)
+    simulated_users: list[SimulatedUser] = Field(default_factory=list)
+    """The simulated users that wrote some of the turns, in order, with the user model's calls."""
 
     @property
     def tool_calls(self) -> list[ToolCall]:
@@ -211,12 +287,26 @@ class Conversation(BaseModel):
 
     @property
     def spent_usd(self) -> float:
-        """What its live model and judge calls cost (a replayed turn costs nothing; an unpriced model counts 0)."""
+        """What its live model, judge and user model calls cost (a replayed turn or call costs nothing; an unpriced
+        model counts 0)."""
         return sum(
             (turn.cost_usd or 0.0) + sum(judgement.cost_usd or 0.0 for judgement in turn.judgements)
             for turn in self.turns
             if turn.source != "replayed"
-        )
+        ) + sum(call.cost_usd or 0.0 for call in self.user_model_calls if call.source != "replayed")
+
+    @property
+    def user_model_calls(self) -> list[UserModelCall]:
+        """Every call to the user model, in order."""
+        return [call for user in self.simulated_users for call in user.calls]
+
+    @property
+    def user_model_usage(self) -> Usage:
+        """Tokens the user model used on this conversation (apart from the agent's `usage`)."""
+        total = Usage()
+        for call in self.user_model_calls:
+            total = total + call.usage
+        return total
 
     @property
     def usage(self) -> Usage:

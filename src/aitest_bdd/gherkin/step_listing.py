@@ -34,6 +34,16 @@ LIBRARY_GROUPS = {
         "Time, tokens and cost",
         "Cost needs the model's price (built in, or in the aitest_pricing file).",
     ),
+    "aitest_bdd.gherkin.steps.judge_steps": (
+        "Judges: rubrics, scores and the whole conversation",
+        "A rubric takes | criterion | weight | rows (weight a number, or must); --aitest-judge-samples K asks the "
+        "judge K times for each verdict.",
+    ),
+    "aitest_bdd.gherkin.steps.simulated_user_steps": (
+        "Simulated users",
+        "The user model (--aitest-user-model, else the judge model) plays the user until it says its goal is reached "
+        "or gives up, or the turn limit; 'talks to the agent ...:' takes Persona:, Goal: and Instructions: lines.",
+    ),
     "aitest_bdd.gherkin.steps.context_steps": (
         "MCP prompts and resources",
         "'with:' takes | argument | value | rows; 'from the server' picks one of the agent's servers. A resource "
@@ -43,6 +53,11 @@ LIBRARY_GROUPS = {
         "What MCP servers ask",
         "The user's answers to a server's questions (elicitation) come before the turn; 'answer ... with:' takes "
         "| field | value | rows. The Then steps take a scope like the tool steps.",
+    ),
+    "aitest_bdd.gherkin.steps.stub_steps": (
+        "Tool stubs and faults",
+        "For this scenario only, in front of the MCP servers: a stubbed call is checked against the tool's schema, "
+        "recorded and marked stubbed. 'returns:' takes a docstring (JSON or text) or | field | value | rows.",
     ),
 }
 """The step reference's section of each library step module: its title and what to know about its steps."""

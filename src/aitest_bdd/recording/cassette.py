@@ -113,7 +113,7 @@ class Cassette:
                 str(interaction.response.get("model", ""))
                 for session in self.new.sessions.values()
                 for interaction in session.interactions
-                if interaction.kind in ("model", "judge")
+                if interaction.kind in ("model", "judge", "user")
             }
             - {""}
         )

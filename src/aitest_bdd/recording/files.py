@@ -10,17 +10,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import problem
-from ..unicode import valid_data
+from ..unicode import escapes_a_surrogate, valid_data
 
 FORMAT_VERSION = 1
-InteractionKind = Literal["model", "tool", "judge", "offers", "prompt", "resource"]
+InteractionKind = Literal["model", "tool", "judge", "offers", "prompt", "resource", "user"]
 """What an interaction exchanged: see `Interaction`."""
 
 
 class Interaction(BaseModel):
     """One exchange: a model request and its response, a tool call and its result, a judge call, or what the MCP
     servers offer of one kind, listed with one method (`offers`: prompts, resources or resource templates), a
-    prompt a server gave (`prompt`) or a resource it read (`resource`)."""
+    prompt a server gave (`prompt`) or a resource it read (`resource`), or a call to the user model that plays a
+    simulated user (`user`)."""
 
     kind: InteractionKind
     turn: int
@@ -61,7 +62,8 @@ class UnusableRecording(ValueError):
 def read_recording(path: Path) -> RecordingFile:
     """The recording at `path`, if it is one in the format this version reads."""
     try:
-        data = json.loads(path.read_bytes())
+        raw = path.read_bytes()
+        data = json.loads(raw)
     except OSError as error:
         raise UnusableRecording(f"cannot be read ({error.strerror})") from None
     except json.JSONDecodeError as error:
@@ -73,7 +75,7 @@ def read_recording(path: Path) -> RecordingFile:
     if data["format"] != FORMAT_VERSION:
         raise UnusableRecording(_format_problem(data["format"], data.get("plugin_version")))
     try:
-        return RecordingFile.model_validate(valid_data(data))
+        return RecordingFile.model_validate(valid_data(data) if escapes_a_surrogate(raw) else data)
     except ValidationError as error:
         raise UnusableRecording(f"does not fit recording format {FORMAT_VERSION} ({problem(error)})") from None
 

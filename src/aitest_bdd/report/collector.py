@@ -43,8 +43,15 @@ class Tally:
     tool_calls: int = 0
     tokens: int = 0
     judge_tokens: int = 0
+    judge_calls: int = 0
+    """How many times the judge was asked: once per verdict, or once per vote with --aitest-judge-samples."""
+    user_model_tokens: int = 0
+    user_model_calls: int = 0
+    """How many times the user model, which plays simulated users, was asked."""
     cost_usd: float = 0.0
     judge_cost_usd: float = 0.0
+    user_model_cost_usd: float = 0.0
+    user_models: set[str] = field(default_factory=set)
     judged: bool = False
     unpriced: set[str] = field(default_factory=set)
     sources: Counter[str] = field(default_factory=Counter)
@@ -74,10 +81,18 @@ class Tally:
             for verdict in turn.judgements:
                 tally.judged = True
                 tally.judge_tokens += verdict.usage.total_tokens
+                tally.judge_calls += verdict.calls
                 tally.judge_cost_usd += verdict.cost_usd or 0.0
                 tally.judge_models.add(verdict.model)
                 if verdict.cost_usd is None:
                     tally.unpriced.add(verdict.model)
+        for call in (call for conversation in conversations for call in conversation.user_model_calls):
+            tally.user_model_calls += 1
+            tally.user_model_tokens += call.usage.total_tokens
+            tally.user_model_cost_usd += call.cost_usd or 0.0
+            tally.user_models.add(call.model)
+            if call.cost_usd is None:
+                tally.unpriced.add(call.model)
         return tally
 
     def add(self, other: Tally) -> None:
@@ -85,8 +100,13 @@ class Tally:
         self.tool_calls += other.tool_calls
         self.tokens += other.tokens
         self.judge_tokens += other.judge_tokens
+        self.judge_calls += other.judge_calls
+        self.user_model_tokens += other.user_model_tokens
+        self.user_model_calls += other.user_model_calls
         self.cost_usd += other.cost_usd
         self.judge_cost_usd += other.judge_cost_usd
+        self.user_model_cost_usd += other.user_model_cost_usd
+        self.user_models |= other.user_models
         self.judged |= other.judged
         self.unpriced |= other.unpriced
         self.sources.update(other.sources)
@@ -97,22 +117,31 @@ class Tally:
     @property
     def scripted(self) -> bool:
         """Whether some answer came from the scripted test model, whose costs are those of the model it plays."""
-        return any(map(is_scripted, self.models | self.judge_models))
+        return any(map(is_scripted, self.models | self.judge_models | self.user_models))
 
     def tokens_line(self) -> str:
-        """All tokens, with the agent's and the judge's apart when a judge was asked."""
-        if not self.judged:
+        """All tokens, with the agent's, the judge's and the user model's apart when a judge or a user model was
+        asked."""
+        if not self.judged and not self.user_model_calls:
             return _count(self.tokens, "token")
-        both = _count(self.tokens + self.judge_tokens, "token")
-        return f"{both} (agent {self.tokens:,}, judge {self.judge_tokens:,})"
+        every = _count(self.tokens + self.judge_tokens + self.user_model_tokens, "token")
+        parts = [f"agent {self.tokens:,}"]
+        if self.judged:
+            parts.append(f"judge {self.judge_tokens:,} in {_count(self.judge_calls, 'call')}")
+        if self.user_model_calls:
+            parts.append(f"user model {self.user_model_tokens:,} in {_count(self.user_model_calls, 'call')}")
+        return f"{every} ({', '.join(parts)})"
 
     def cost_line(self) -> str | None:
         """The cost, when every price is known, with the agent's and the judge's apart."""
         if self.unpriced or not self.turns:
             return None
-        line = f"cost: {format_usd(self.cost_usd + self.judge_cost_usd)}"
-        if self.judged:
-            line += f" (agent {format_usd(self.cost_usd)}, judge {format_usd(self.judge_cost_usd)})"
+        line = f"cost: {format_usd(self.cost_usd + self.judge_cost_usd + self.user_model_cost_usd)}"
+        parts = [f"judge {format_usd(self.judge_cost_usd)}"] if self.judged else []
+        if self.user_model_calls:
+            parts.append(f"user model {format_usd(self.user_model_cost_usd)}")
+        if parts:
+            line += f" (agent {format_usd(self.cost_usd)}, {', '.join(parts)})"
         if self.scripted:
             line += ", hypothetical: the scripted test model answered, priced as the model it stands in for"
         return line

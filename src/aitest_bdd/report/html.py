@@ -107,6 +107,12 @@ class Tally:
     judge_cost_usd: float = 0.0
     hypothetical_judgements: int = 0
     priced_judgements: int = 0
+    user_model_calls: int = 0
+    """Calls to the user model, which plays simulated users: their tokens and cost are apart from the agent's."""
+    user_model_tokens: int = 0
+    user_model_cost_usd: float = 0.0
+    priced_user_model_calls: int = 0
+    hypothetical_user_model_calls: int = 0
 
     def add_test(self, test: TestResult) -> None:
         """Count a test's status and time."""
@@ -115,10 +121,17 @@ class Tally:
         self.duration_ms += test.duration_ms
 
     def add_turns(self, test: TestResult, model: str | None = None) -> None:
-        """Add the turns of a test's conversations (only those on `model`, if given)."""
+        """Add the turns of a test's conversations (only those on `model`, if given), and their user model calls."""
         for conversation in test.conversations:
             if model is not None and conversation.model != model:
                 continue
+            for call in conversation.user_model_calls:
+                self.user_model_calls += 1
+                self.user_model_tokens += call.usage.total_tokens
+                if call.cost_usd is not None:
+                    self.user_model_cost_usd += call.cost_usd
+                    self.priced_user_model_calls += 1
+                    self.hypothetical_user_model_calls += is_scripted(call.model)
             for turn in conversation.turns:
                 self.turns += 1
                 self.tool_calls += len(turn.tool_calls)
@@ -160,6 +173,16 @@ class Tally:
         if self.hypothetical_judgements:
             text += " hypothetical (scripted model)"
         return text if self.priced_judgements == self.judgements else f"{text} (partial)"
+
+    @property
+    def user_model_cost(self) -> str:
+        """The user model's cost in dollars, like `judge_cost`."""
+        if not self.priced_user_model_calls:
+            return "n/a"
+        text = dollars(self.user_model_cost_usd)
+        if self.hypothetical_user_model_calls:
+            text += " hypothetical (scripted model)"
+        return text if self.priced_user_model_calls == self.user_model_calls else f"{text} (partial)"
 
     @property
     def pass_rate(self) -> str:

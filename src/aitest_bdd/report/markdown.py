@@ -100,6 +100,9 @@ def totals_section(tally: Tally) -> list[str]:
     if tally.judgements:
         header += ["Judge tokens", "Judge cost"]
         cells += [f"{tally.judge_tokens:,}", tally.judge_cost]
+    if tally.user_model_calls:
+        header += ["User model tokens", "User model cost"]
+        cells += [f"{tally.user_model_tokens:,}", tally.user_model_cost]
     return [row(*header, "Time"), row(*["---:"] * (len(header) + 1)), row(*cells, format_ms(tally.duration_ms)), ""]
 
 

@@ -131,7 +131,7 @@ def _conversation_use(test: TestResult, index: int, conversation: Conversation) 
         )
         for turn in conversation.turns
         for call in turn.tool_calls
-        if call.name in owner
+        if call.name in owner and not call.stubbed  # a stub answered: the server's tool did not run
     )
     return ConversationUse(key, frozenset((server, name) for name, server in owner.items()), calls)
 

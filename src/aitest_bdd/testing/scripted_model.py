@@ -104,16 +104,22 @@ class ScriptRule(_Strict):
 
     A rule with a ``chance`` answers only that share of the conversations it matches (a model that gets a
     rule right some of the time); otherwise the next matching rule answers. The draws follow the script's
-    ``seed``, so a run can be repeated exactly.
+    ``seed``, so a run can be repeated exactly. A rule that ``rotates`` gives its next reply to each request it
+    answers (counted like the draws), instead of the Nth reply to the Nth request of a turn: a judge asked the
+    same question several times can answer differently each time.
     """
 
     user: str | None = None
     user_regex: str | None = None
+    system_regex: str | None = None
+    """Match only requests whose system message matches this regular expression (ignoring case): e.g. the user
+    model's prompt, so that the rule plays a simulated user."""
     turn: int | None = Field(default=None, ge=1)
     chance: float | None = Field(default=None, ge=0, le=1)
+    rotates: bool = False
     replies: list[ScriptedReply] = Field(min_length=1)
 
-    @field_validator("user_regex")
+    @field_validator("user_regex", "system_regex")
     @classmethod
     def _compiles(cls, pattern: str | None) -> str | None:
         if pattern is not None:
@@ -129,9 +135,12 @@ class ScriptRule(_Strict):
             raise ValueError("a rule needs exactly one of 'user' (exact text) or 'user_regex' (regex)")
         return self
 
-    def matches(self, text: str, turn: int) -> bool:
-        """Whether this rule applies to user message ``text``, the ``turn``-th user message."""
+    def matches(self, text: str, turn: int, system: str = "") -> bool:
+        """Whether this rule applies to user message ``text``, the ``turn``-th user message, in a request whose
+        system message is ``system``."""
         if self.turn is not None and self.turn != turn:
+            return False
+        if self.system_regex is not None and not re.search(self.system_regex, system, re.IGNORECASE):
             return False
         if self.user is not None:
             return text.strip() == self.user.strip()
@@ -160,8 +169,10 @@ class Script(_Strict):
         except ValidationError as exc:
             raise ScriptError(f"invalid script file {path}: {exc}") from exc
 
-    def find_rule(self, text: str, turn: int, draw: Callable[[int], float] = lambda rule: 0.0) -> int | None:
-        """Index of the first rule matching user message ``text`` at ``turn``, or None.
+    def find_rule(
+        self, text: str, turn: int, draw: Callable[[int], float] = lambda rule: 0.0, system: str = ""
+    ) -> int | None:
+        """Index of the first rule matching user message ``text`` at ``turn`` (with system message ``system``), or None.
 
         ``draw(rule index)`` gives a number in [0, 1) that decides whether a rule with a ``chance`` answers.
         """
@@ -169,7 +180,7 @@ class Script(_Strict):
             (
                 i
                 for i, rule in enumerate(self.rules)
-                if rule.matches(text, turn) and (rule.chance is None or draw(i) < rule.chance)
+                if rule.matches(text, turn, system) and (rule.chance is None or draw(i) < rule.chance)
             ),
             None,
         )
@@ -228,6 +239,7 @@ class _Turn:
     tail: list[dict[str, Any]]
     authorization: str = ""
     opening: str = ""
+    system: str = ""
 
     @classmethod
     def of(cls, messages: list[dict[str, Any]], authorization: str = "") -> _Turn | None:
@@ -238,7 +250,8 @@ class _Turn:
         last = user_positions[-1]
         user = _text(messages[last].get("content"))
         opening = _text(messages[user_positions[0]].get("content"))
-        return cls(user, len(user_positions), messages[last + 1 :], authorization, opening)
+        system = "\n".join(_text(message.get("content")) for message in messages if message.get("role") == "system")
+        return cls(user, len(user_positions), messages[last + 1 :], authorization, opening, system)
 
     @property
     def reply_index(self) -> int:
@@ -359,6 +372,7 @@ class ScriptedModelServer:
         self._requests: deque[dict[str, Any]] = deque(maxlen=keep_requests)
         self._fault_counts: dict[tuple[int, int], int] = {}
         self._draw_counts: dict[tuple[int, str, int], int] = {}
+        self._answer_counts: dict[tuple[int, str, int], int] = {}
         self._last_id = 0
         self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -430,7 +444,7 @@ class ScriptedModelServer:
         return self._answer(turn, messages, str(body.get("model") or "default"))
 
     def _answer(self, turn: _Turn, messages: list[dict[str, Any]], model: str) -> _Response:
-        rule_index = self.script.find_rule(turn.user, turn.number, lambda rule: self._draw(rule, turn))
+        rule_index = self.script.find_rule(turn.user, turn.number, lambda rule: self._draw(rule, turn), turn.system)
         if rule_index is None:
             message = (
                 f'no script rule matches user message "{turn.user}" (turn {turn.number}) in script '
@@ -438,7 +452,7 @@ class ScriptedModelServer:
             )
             return _error_response(400, message, "no_matching_rule")
         rule = self.script.rules[rule_index]
-        position = rule.reply_position(turn.reply_index)
+        position = rule.reply_position(self._answered(rule_index, turn) if rule.rotates else turn.reply_index)
         reply = rule.replies[position]
         fault = self._active_fault(reply.error, (rule_index, position))
         self._stopping.wait((self.script.latency_ms + reply.latency_ms) / 1000)
@@ -457,6 +471,14 @@ class ScriptedModelServer:
             count = self._draw_counts.get(key, 0)
             self._draw_counts[key] = count + 1
         return random.Random(f"{self.script.seed}:{rule_index}:{turn.opening}:{turn.number}:{count}").random()
+
+    def _answered(self, rule_index: int, turn: _Turn) -> int:
+        """How many requests the rule answered before, in conversations that open like this one, at this turn."""
+        key = (rule_index, turn.opening, turn.number)
+        with self._lock:
+            count = self._answer_counts.get(key, 0)
+            self._answer_counts[key] = count + 1
+        return count
 
     def _active_fault(self, fault: HTTPFault | None, key: tuple[int, int]) -> HTTPFault | None:
         """``fault`` if it fires for this request, counting requests per (rule, reply) ``key``."""

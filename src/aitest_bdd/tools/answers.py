@@ -78,6 +78,8 @@ class ToolAnswer(CallEvents):
     truncated_from: int | None = None
     content: list[ContentBlock] = Field(default_factory=list)
     """The result's blocks in order when it has any besides text; empty for a text-only result (see `text`)."""
+    stubbed: bool = False
+    """Whether the scenario's stub answered, not the server (see `tools.stubs`)."""
 
     def truncated(self, limit: int) -> ToolAnswer:
         """This answer within `limit` characters: a longer text cut and marked, with its full size noted, and

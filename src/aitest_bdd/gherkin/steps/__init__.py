@@ -50,7 +50,10 @@ STEP_MODULES = [
     "aitest_bdd.gherkin.steps.agent_steps",
     "aitest_bdd.gherkin.steps.tool_steps",
     "aitest_bdd.gherkin.steps.response_steps",
+    "aitest_bdd.gherkin.steps.judge_steps",
     "aitest_bdd.gherkin.steps.budget_steps",
     "aitest_bdd.gherkin.steps.context_steps",
     "aitest_bdd.gherkin.steps.server_request_steps",
+    "aitest_bdd.gherkin.steps.simulated_user_steps",
+    "aitest_bdd.gherkin.steps.stub_steps",
 ]

@@ -11,12 +11,13 @@ import pytest
 import regex
 from pytest_bdd import parsers, then
 
-from ...config import ConfigError, Provider
-from ...conversation.judge import CLARIFICATION, NO_JUDGE, JudgeError, judge_provider
+from ...config import Provider
+from ...conversation.judge import CLARIFICATION, judge_provider
+from ...conversation.judge_questions import JudgeSettings, verdict_question
 from ...conversation.turns import Judgement
-from ...recording.cassette import RecordingMismatch
 from ..matching import PatternError, search
 from . import fail, listed
+from .judge_steps import ask, said
 
 if TYPE_CHECKING:
     from ...conversation.session import AgentSession
@@ -85,43 +86,35 @@ def aitest_judge(request: pytest.FixtureRequest) -> Provider | None:
     return judge_provider(config.getoption("aitest_judge_model") or config.getini("aitest_judge_model") or None)
 
 
-def _judge(session: AgentSession, provider: Provider | None, criterion: str) -> Judgement:
-    if provider is None:
-        pytest.fail(NO_JUDGE, pytrace=False)
-    try:
-        return session.runtime.call(session.judge, provider, criterion)
-    except (JudgeError, ConfigError, RecordingMismatch) as error:
-        problem = str(error)
-    fail(problem, session)
-    raise AssertionError("unreachable")
+def _judge(session: AgentSession, provider: Provider | None, criterion: str, settings: JudgeSettings) -> Judgement:
+    return ask(session, provider, verdict_question(criterion, session.turns, settings.evidence), settings.samples)
 
 
-def _expect(session: AgentSession, verdict: Judgement, wanted: bool, claim: str, details: str = "") -> None:
-    """Fail unless the judge said `wanted`; the first line holds the claim and the verdict, `details` follow."""
+def _expect(session: AgentSession, verdict: Judgement, wanted: bool, claim: str) -> None:
+    """Fail unless the judge said `wanted`; the first line holds the claim and the verdict."""
     if verdict.passed != wanted:
-        said = f"{claim}, but the judge ({verdict.model}) said {'yes' if verdict.passed else 'no'}: {verdict.reasoning}"
-        fail(said + (f"\n{details}" if details else ""), session)
+        fail(f"{claim}, but {said(verdict)}", session)
 
 
 @then(parsers.re(r'the response satisfies "(?P<criterion>[^"]+)"'))
-def satisfies(aitest_session: AgentSession, aitest_judge: Provider | None, criterion: str) -> None:
-    verdict = _judge(aitest_session, aitest_judge, criterion)
+def satisfies(
+    aitest_session: AgentSession, aitest_judge: Provider | None, aitest_judging: JudgeSettings, criterion: str
+) -> None:
+    verdict = _judge(aitest_session, aitest_judge, criterion, aitest_judging)
     _expect(aitest_session, verdict, True, f'expected the response to satisfy "{criterion}"')
 
 
-@then("the response satisfies:")
-def satisfies_rubric(aitest_session: AgentSession, aitest_judge: Provider | None, docstring: str) -> None:
-    verdict = _judge(aitest_session, aitest_judge, docstring)
-    _expect(aitest_session, verdict, True, "expected the response to satisfy the rubric below", docstring)
-
-
 @then("the agent asks for clarification")
-def asks_for_clarification(aitest_session: AgentSession, aitest_judge: Provider | None) -> None:
-    verdict = _judge(aitest_session, aitest_judge, CLARIFICATION)
+def asks_for_clarification(
+    aitest_session: AgentSession, aitest_judge: Provider | None, aitest_judging: JudgeSettings
+) -> None:
+    verdict = _judge(aitest_session, aitest_judge, CLARIFICATION, aitest_judging)
     _expect(aitest_session, verdict, True, "expected the agent to ask for clarification")
 
 
 @then("the agent does not ask for clarification")
-def does_not_ask_for_clarification(aitest_session: AgentSession, aitest_judge: Provider | None) -> None:
-    verdict = _judge(aitest_session, aitest_judge, CLARIFICATION)
+def does_not_ask_for_clarification(
+    aitest_session: AgentSession, aitest_judge: Provider | None, aitest_judging: JudgeSettings
+) -> None:
+    verdict = _judge(aitest_session, aitest_judge, CLARIFICATION, aitest_judging)
     _expect(aitest_session, verdict, False, "expected the agent to answer without asking for clarification")

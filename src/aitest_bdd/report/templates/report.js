@@ -632,7 +632,7 @@
     head.append(el("span", "stats", stats));
     box.append(head, ...(turn.resources || []).map((resource) => bubble("context", `Resource · ${resource.server}`, resource.text)));
     if (turn.prompt) box.append(el("div", "prompt-used", `Ran prompt ${promptLabel(turn.prompt)} of ${turn.prompt.server}`));
-    box.append(bubble("user", "User", turn.user_message));
+    box.append(bubble("user", turn.simulated ? "Simulated user" : "User", turn.user_message));
     box.append(...activity(turn));
     if (turn.final_response) box.append(bubble("assistant", "Assistant", turn.final_response));
     for (const verdict of turn.judgements || []) box.append(judgement(verdict));
@@ -662,11 +662,25 @@
     const status = verdict.passed ? "passed" : "failed";
     const box = el("div", `judgement ${status}`);
     const head = el("div", "judgement-head");
-    add(head, badge(status), el("span", "criterion", `Judge: ${verdict.criterion}`));
+    const about = [
+      verdict.subject === "conversation" ? "the whole conversation" : "",
+      verdict.must ? "must" : (verdict.weight != null ? `weight ${verdict.weight}` : ""),
+      verdict.scale != null ? `score ${verdict.score} of ${verdict.scale} (at least ${verdict.minimum})` : "",
+    ].filter(Boolean).join(" · ");
+    add(head, badge(status), el("span", "criterion", `Judge: ${verdict.criterion}${about ? ` (${about})` : ""}`));
     const fake = verdict.model.startsWith(SCRIPTED) ? " hypothetical (scripted model)" : "";
     const money = known(verdict.cost_usd) ? `$${verdict.cost_usd.toFixed(4)}${fake}` : "cost n/a";
     add(head, el("span", "dur", `judge ${verdict.model} · ${count(verdict.usage.total_tokens)} tokens · ${money} · ${ms(verdict.duration_ms)}`));
-    return add(box, head, el("div", "reasoning", verdict.reasoning));
+    add(box, head, el("div", "reasoning", verdict.reasoning));
+    const votes = verdict.votes || [];
+    if (!votes.length) return box;
+    const split = new Set(votes.map((vote) => `${vote.passed}:${vote.score}`)).size > 1;
+    add(box, el("div", "votes", `${split ? "split vote" : "unanimous"}: ${votes.length} votes`));
+    votes.forEach((vote, i) => {
+      const answer = vote.score != null ? `${vote.score}` : (vote.passed ? "yes" : "no");
+      add(box, el("div", "reasoning", `vote ${i + 1}: ${answer}: ${vote.reasoning}`));
+    });
+    return box;
   }
 
   function bubble(kind, who, text) {
@@ -690,6 +704,7 @@
     head.type = "button";
     head.setAttribute("aria-expanded", "false");
     add(head, el("span", "tool-name", call.name), call.server ? el("span", "muted", call.server) : null);
+    add(head, call.stubbed ? el("span", "badge stubbed", "stubbed") : null);
     add(head, el("code", "tool-args", cut(JSON.stringify(call.arguments), 120)));
     add(head, call.is_error ? el("span", "badge failed", "error") : null, el("span", "dur", ms(call.duration_ms)));
     const excerpt = el("div", "tool-excerpt", cut(call.result_text, 200) || "(no text)");
