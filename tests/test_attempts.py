@@ -95,9 +95,13 @@ def test_tags_set_the_attempts_and_the_gate(project) -> None:
             Then the response contains "Sunny"
         """,
     )
+    conftest = project.pytester.path / "conftest.py"
+    listing = "\n\ndef pytest_sessionfinish(session):\n    print('markers:', session.config.getini('markers'))\n"
+    conftest.write_text(conftest.read_text() + listing)
     result = project.run("--aitest-record=live", "--strict-markers", "--aitest-json", "results.json")
     result.assert_outcomes(passed=1)
     assert _results(project)["tests"][0]["verdict"]["summary"].startswith("3/5 passed")
+    assert ": Gherkin tag" not in result.stdout.str()  # the tags became aitest-bdd's marks, not markers of their own
 
 
 @pytest.mark.script(FLAKY_SCRIPT)

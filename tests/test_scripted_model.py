@@ -144,10 +144,16 @@ def test_no_matching_rule_is_a_400_that_says_how_to_fix_it() -> None:
     assert "add a rule with user/user_regex" in excinfo.value.message
 
 
-def test_streaming_is_rejected_clearly() -> None:
-    with serve(text_rule(".", "ok")) as (_, client), pytest.raises(openai.BadRequestError) as excinfo:
-        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}], stream=True)
-    assert "streaming is not supported by the scripted model server" in excinfo.value.message
+def test_streaming_sends_the_reply_in_chunks_the_sdk_reads() -> None:
+    with serve(text_rule(".", "all is well")) as (_, client):
+        question = [{"role": "user", "content": "x"}]
+        stream = client.chat.completions.create(
+            model="m", messages=question, stream=True, stream_options={"include_usage": True}
+        )
+        chunks = list(stream)
+    pieces = [chunk.choices[0].delta.content for chunk in chunks if chunk.choices and chunk.choices[0].delta.content]
+    assert pieces == ["all ", "is ", "well"]
+    assert chunks[-2].choices[0].finish_reason == "stop" and chunks[-1].usage.total_tokens > 0
 
 
 @pytest.mark.parametrize(("status", "error_class"), [(500, openai.InternalServerError), (429, openai.RateLimitError)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import sys
 from pathlib import Path
 
@@ -195,7 +197,7 @@ async def test_an_error_text_in_an_assertion(aitest_run, aitest_agents):
     assert turn.error is None, turn.error
 """
 
-OUTPUTS = ("results.json", "report.html", "summary.md", "junit.xml", "cucumber.json")
+OUTPUTS = ("results.json", "report.html", "summary.md", "junit.xml", "cucumber.json", "messages.ndjson")
 
 
 @pytest.mark.script(SCRIPT)
@@ -215,10 +217,18 @@ def test_no_secret_reaches_an_output_a_recording_or_the_terminal(project, monkey
     result = project.pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-rA", "--aitest-record=all", "--aitest-json", "results.json",
         "--aitest-report", "report.html", "--aitest-md", "summary.md", "--junitxml", "junit.xml",
-        "--cucumberjson", "cucumber.json", timeout=120,
+        "--cucumberjson", "cucumber.json", "--aitest-messages", "messages.ndjson", timeout=120,
     )  # fmt: skip
     result.assert_outcomes(passed=1, failed=13)
     texts = {name: (path / name).read_text(encoding="utf-8") for name in OUTPUTS}
+    embedded = [
+        base64.b64decode(embedding["data"]).decode("utf-8")
+        for element in (element for feature in json.loads(texts["cucumber.json"]) for element in feature["elements"])
+        for step in element["steps"]
+        for embedding in step.get("embeddings", [])
+    ]
+    assert embedded, "the Cucumber JSON must carry the steps' attachments"
+    texts["cucumber.json attachments"] = "\n".join(embedded)
     recordings = sorted((folder / "recordings").rglob("*.json"))
     assert recordings, "the scenarios whose turns ran must be recorded"
     texts |= {str(file.relative_to(path)): file.read_text(encoding="utf-8") for file in recordings}

@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from aitest_bdd.conversation.turns import Conversation, SimulatedUser, Turn
 from aitest_bdd.report.commands import main as aitest_bdd
+from aitest_bdd.report.freeze import frozen_scenario
+from aitest_bdd.results.schema import StepResult, TestResult
 
 USER = "You play a user"
 """Where the user model's prompt starts: its rules match it."""
@@ -151,3 +154,18 @@ def test_the_turn_limit_ends_the_conversation_and_a_brief_needs_a_goal(project) 
         "I want to move money.",
         "From checking to savings.",
     ]
+
+
+def test_a_frozen_scenario_keeps_the_turns_typed_between_simulated_users() -> None:
+    user = SimulatedUser(persona="a saver", goal="save", model="m", max_turns=2, first_turn=1, turns=1)
+    turns = [
+        Turn(number=1, user_message="How much do I have?", model="m", simulated=True),
+        Turn(number=2, user_message="Typed by the spec", model="m"),
+        Turn(number=3, user_message="Move 200, please", model="m", simulated=True),
+    ]
+    conversation = Conversation(agent="banking", model="m", turns=turns, simulated_users=[user, user])
+    steps = [StepResult(keyword="Given", text='the agent "banking"', line=3)]
+    test = TestResult(nodeid="x", kind="scenario", name="Saving", file="f.feature", steps=steps)
+    test.conversations = [conversation]
+    said = [line.strip() for line in (frozen_scenario(test) or "").splitlines() if "the user says" in line]
+    assert said == [f'When the user says "{turn.user_message}"' for turn in turns]

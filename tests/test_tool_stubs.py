@@ -282,9 +282,15 @@ def test_stubbed_calls_are_recorded_and_replayed_without_model_or_server(project
         ("lookup", True, '{"name": "Ada"}'),
     ]
     assert [call["result_text"] for call in recorded] == [call["result_text"] for call in replayed]
+    assert [call["duration_ms"] for call in recorded] == [call["duration_ms"] for call in replayed]
 
     feature = project.pytester.path / "recorded.feature"
     feature.write_text(feature.read_text().replace("insufficient funds", "the bank is closed"))
     changed = project.run("--aitest-record=none")
     changed.assert_outcomes(failed=1)
     changed.stdout.fnmatch_lines(["*the result of tool 'transfer' differs from the recording*", "*Re-record it with*"])
+
+    feature.write_text(feature.read_text().replace('And the tool "transfer" fails with "the bank is closed"\n', ""))
+    removed = project.run("--aitest-record=none")
+    removed.assert_outcomes(failed=1)
+    removed.stdout.fnmatch_lines(["*the recording answers tool 'transfer' from a stub that the scenario no longer*"])

@@ -101,6 +101,11 @@ class Provider(_Frozen):
     `model` takes the `prefix/name` form: `openai/gpt-4.1` (or a bare `gpt-4.1`), `azure/<deployment>`,
     `ollama/<name>`. With an explicit `base_url` the model name is sent as given (after an `openai/`
     prefix is removed), so vLLM, LiteLLM and llama.cpp model names such as `meta-llama/Llama-3` work.
+
+    `api` picks the API the agent's tool loop speaks: Chat Completions (`chat`, every prefix's default, which
+    local servers speak too) or OpenAI's Responses API (`responses`). `reasoning_effort` is sent to reasoning
+    models (`reasoning_effort` on Chat Completions, `reasoning.effort` on Responses). With `stream`, the answers
+    are streamed, and each model call keeps how long its first token took.
     """
 
     model: str
@@ -110,6 +115,9 @@ class Provider(_Frozen):
     max_tokens: int | None = None
     timeout: float = 120.0
     max_retries: int = 2
+    api: Literal["chat", "responses"] = "chat"
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    stream: bool = False
 
     @field_validator("model")
     @classmethod

@@ -29,6 +29,7 @@ from .gherkin import (
 from .gherkin.collection import FeatureFile
 from .gherkin.steps import STEP_MODULES
 from .recording.cassette import RecordMode
+from .report import otel
 from .report.collector import ResultsCollector
 from .report.outputs import OUTPUTS
 from .results.attach import attach_result, clean_fail_message, clean_failure
@@ -184,6 +185,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         what = output.what
         group.addoption(f"--aitest-{name}", dest=f"aitest_{name}", metavar="PATH", default=None, help=f"write {what}")
         parser.addini(f"aitest_{name}", f"write {what} to this path, like --aitest-{name}", default="")
+    otel.add_options(group, parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -197,6 +199,7 @@ def pytest_configure(config: pytest.Config) -> None:
     attempts.check_options(config)
     RunContext.start(config)
     config.pluginmanager.register(ResultsCollector(config), "aitest-results")
+    otel.register(config)
     interrupt_on_sigterm(config)
     step_lookup.install(config)
 

@@ -18,10 +18,12 @@ def format_usd(amount: float) -> str:
 
 
 class Price(BaseModel):
-    """USD per million input and output tokens."""
+    """USD per million input and output tokens, and per million cached input tokens when the provider charges less
+    for those (`cached_input`; without it they cost as other input). Reasoning tokens are output tokens."""
 
     input: float
     output: float
+    cached_input: float | None = None
 
 
 class PriceTable(BaseModel):
@@ -42,7 +44,10 @@ class PriceTable(BaseModel):
         price = self.price_of(model)
         if price is None:
             return None
-        return (usage.prompt_tokens * price.input + usage.completion_tokens * price.output) / 1_000_000
+        cached = min(usage.cached_tokens, usage.prompt_tokens)
+        cached_price = price.input if price.cached_input is None else price.cached_input
+        fresh = usage.prompt_tokens - cached
+        return (fresh * price.input + cached * cached_price + usage.completion_tokens * price.output) / 1_000_000
 
     def extended(self, path: Path) -> PriceTable:
         """This table with the prices in the JSON file at `path` added or replaced."""

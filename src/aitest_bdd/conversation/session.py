@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -24,6 +25,7 @@ from ..models.providers import (
     resolve,
     shared_http_client,
 )
+from ..models.streaming import CHAT_PATH, FIRST_TOKEN_MS, streamed
 from ..recording.cassette import Cassette, Player, RecordingMismatch, Writer, diff
 from ..recording.files import InteractionKind
 from ..runtime import Runtime
@@ -45,10 +47,12 @@ from .judge_questions import (
 from .mcp_context import named_server, prompt_messages, prompt_server, prompt_text, resource_message, resource_server
 from .pricing import PriceTable
 from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
+from .responses_api import RESPONSES_PATH, carried, chat_completion, reasoning_summary, responses_body
 from .sampling_cost import turn_cost
 from .server_requests import answerers, check_answered, check_replayed_answers, replaying, take_events
 from .simulated_user import UserModelError, ask_user_model, user_model_call
 from .tool_messages import Message, recorded_messages, round_messages
+from .trace_context import new_span_id, start_trace, started_ms, traceparent
 from .turns import (
     ContextResource,
     Conversation,
@@ -99,6 +103,7 @@ class AgentSession:
         real_tools: bool = False,
         shared: Callable[[MCPServer], ToolServer] | None = None,
         spares: Spares | None = None,
+        traced: bool = False,
     ) -> None:
         self.agent = agent
         self.runtime = runtime
@@ -128,6 +133,8 @@ class AgentSession:
         """The feature's answers to the questions MCP servers ask during tool calls."""
         self.tool_stubs = ToolStubs()
         """The scenario's tool stubs and faults: they hold for this conversation only."""
+        if traced:  # --aitest-otel: the model and the MCP servers are sent the trace context
+            start_trace(self.conversation)
 
     @property
     def turns(self) -> list[Turn]:
@@ -167,6 +174,8 @@ class AgentSession:
             self._cassette.refuse_other_model(recorded.model, self.agent.provider.model)  # type: ignore[union-attr]
             self.conversation.live_instead_of = recorded.model
             recorded = None
+        if recorded is not None and recorded.api != self.agent.provider.api:
+            self._cassette.refuse_other_api(self.agent.name, recorded.api, self.agent.provider.api)  # type: ignore[union-attr]
         if recorded is not None:
             self._player = Player(self._cassette, recorded)  # type: ignore[arg-type]
             self._tools, self._owners = recorded.tools, recorded.tool_servers
@@ -177,7 +186,8 @@ class AgentSession:
         if recorded is None or self._real_tools:
             self._start_servers()
         if self._cassette is not None and self._cassette.recording:
-            recording = self._cassette.start_recording(self.agent.name, self.agent.provider.model)
+            provider = self.agent.provider
+            recording = self._cassette.start_recording(self.agent.name, provider.model, provider.api)
             recording.tools, recording.tool_servers = self._tools, self._owners
             recording.task_only_tools = self.conversation.task_only_tools
             recording.tool_annotations = self._annotations
@@ -357,6 +367,8 @@ class AgentSession:
         turn.simulated = simulated
         turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
         turn.prompt, turn.resources = prompt, list(self._context)
+        if self.conversation.trace_id is not None:
+            turn.started_at = datetime.now(UTC)
         self.turns.append(turn)
         context: list[Message] = [{"role": "user", "content": resource.text} for resource in turn.resources]
         messages = [*self.history, *context, *(said or [{"role": "user", "content": message}])]
@@ -483,7 +495,7 @@ class AgentSession:
             self._writer.add(kind, turn, request, response)
         return response
 
-    async def _complete(self, turn: Turn, messages: list[Message]) -> ChatCompletion:
+    async def _complete(self, turn: Turn, messages: list[Message], span_id: str | None = None) -> ChatCompletion:
         provider = self.agent.provider
         tools = self.tool_stubs.offered(self._tools, self._owners)
         tool_names = [tool["function"]["name"] for tool in tools]
@@ -492,30 +504,44 @@ class AgentSession:
             request["temperature"] = provider.temperature
         if provider.max_tokens is not None:
             request["max_tokens"] = provider.max_tokens
+        if provider.reasoning_effort is not None:
+            request["reasoning_effort"] = provider.reasoning_effort
+        if provider.stream:
+            request["stream"] = True
 
         body = {key: value for key, value in request.items() if key != "tools"} | {"messages": list(messages)}
         if tools:
             body.update(tools=tools, tool_choice="auto")
+        responses = provider.api == "responses"
+        traced = self._trace_headers(span_id)
 
         async def live() -> Any:
             assert self._client is not None
             with counting_requests() as sent:
+                path, wire = (RESPONSES_PATH, responses_body(body)) if responses else (CHAT_PATH, body)
                 try:
-                    completion = await self._client.post("/chat/completions", body=body, cast_to=object)
+                    if provider.stream:
+                        answer = await streamed(self._client, path, wire, traced)
+                    else:
+                        answer = await self._client.post(path, body=wire, cast_to=object, options=traced)
                 except openai.APIError as error:
                     raise TurnError(describe_api_error(error, provider, sent.sent)) from None
-            return cut_replies(completion, self.agent.max_response_chars)
+            return answer if responses else cut_replies(answer, self.agent.max_response_chars)
 
         try:
-            return ChatCompletion.model_validate(await self._exchange("model", turn.number, request, live))
+            data = await self._exchange("model", turn.number, request, live)
+            if responses:
+                streaming = {FIRST_TOKEN_MS: data[FIRST_TOKEN_MS]} if FIRST_TOKEN_MS in data else {}
+                data = cut_replies(chat_completion(data), self.agent.max_response_chars) | streaming
+            return ChatCompletion.model_validate(data)
         except TurnError:
             raise
         except (ValueError, TypeError, KeyError) as error:
             if self._player is not None and isinstance(error, ValidationError):
                 raise self._unreadable_replay("model response", error) from None
+            what = "a Responses API response" if responses else "a chat completion"
             raise TurnError(
-                f"model {provider.model!r} sent a response that is not a chat completion "
-                f"({type(error).__name__}: {error})"
+                f"model {provider.model!r} sent a response that is not {what} ({type(error).__name__}: {error})"
             ) from None
         except Exception as error:
             transport = describe_transport_error(error, provider)
@@ -526,8 +552,9 @@ class AgentSession:
     async def _loop(self, turn: Turn, messages: list[Message]) -> None:
         provider = self.agent.provider
         for _round in range(self.agent.max_tool_rounds + 1):
-            started = time.perf_counter()
-            response = await self._complete(turn, messages)
+            started, offset = time.perf_counter(), started_ms(turn)
+            span_id = new_span_id() if offset is not None else None
+            response = await self._complete(turn, messages, span_id)
             if not response.choices:
                 raise TurnError(f"model {provider.model!r} returned a response with no choices")
             choice = response.choices[0]
@@ -544,6 +571,10 @@ class AgentSession:
                     usage=usage,
                     duration_ms=(time.perf_counter() - started) * 1000,
                     truncated_from=(choice.model_extra or {}).get(TRUNCATED_FROM),
+                    reasoning_summary=reasoning_summary(reply),
+                    first_token_ms=(response.model_extra or {}).get(FIRST_TOKEN_MS),
+                    span_id=span_id,
+                    started_ms=offset,
                 )
             )
             unfinished = UNFINISHED.get(choice.finish_reason or "")
@@ -551,7 +582,7 @@ class AgentSession:
                 raise TurnError(f"model {provider.model!r} {unfinished}")
             if not reply.tool_calls:
                 turn.final_response = reply.content or reply.refusal or ""
-                messages.append({"role": "assistant", "content": turn.final_response})
+                messages.append({"role": "assistant", "content": turn.final_response, **carried(reply)})
                 return
             if _round == self.agent.max_tool_rounds:
                 names = ", ".join(call.function.name for call in reply.tool_calls)
@@ -571,6 +602,7 @@ class AgentSession:
                         }
                         for call in reply.tool_calls
                     ],
+                    **carried(reply),
                 }
             )
             answered = []
@@ -579,6 +611,10 @@ class AgentSession:
                 turn.tool_calls.append(tool_call)
                 answered.append(tool_call)
             messages.extend(round_messages(answered))
+
+    def _trace_headers(self, span_id: str | None) -> dict[str, Any]:
+        """The request options that send a model call's span to the model (`--aitest-otel`): a `traceparent` header."""
+        return {"headers": {"traceparent": traceparent(self.conversation, span_id)}} if span_id else {}
 
     def _recorded_answer(self, turn: int, request: dict[str, Any], stubbed: bool) -> ToolAnswer | None:
         """When a real MCP server, or the scenario's stub (`stubbed`), answers against a recording: the recorded
@@ -593,7 +629,9 @@ class AgentSession:
 
     async def _call_tool(self, turn: Turn, call_id: str, name: str, arguments: str | dict | None) -> ToolCall:
         """Run one tool call. Bad arguments and unknown tools go back to the model as tool errors."""
-        call = ToolCall(id=call_id, name=name, raw_arguments=_raw(arguments))
+        call = ToolCall(id=call_id, name=name, raw_arguments=_raw(arguments), started_ms=started_ms(turn))
+        if call.started_ms is not None:
+            call.span_id = new_span_id()
         parsed = _parse_arguments(arguments)
         if isinstance(parsed, str):
             call.is_error, call.result_text = True, parsed
@@ -615,14 +653,16 @@ class AgentSession:
 
         async def real() -> ToolAnswer:
             assert self._toolbox is not None
-            return await self._toolbox.call(name, parsed, helpers)
+            meta = {"traceparent": traceparent(self.conversation, call.span_id)} if call.span_id else None
+            return await self._toolbox.call(name, parsed, helpers, meta)
 
         async def live() -> dict[str, Any]:
             server = owners[name]
             tools = self.tool_stubs.offered(self._tools, self._owners)
             schema = next(tool["function"]["parameters"] for tool in tools if tool["function"]["name"] == name)
             timeout = next((config.call_timeout for config in self.agent.mcp_servers if config.label == server), None)
-            answer = await self.tool_stubs.call(name, parsed, schema, server, timeout, real, wait=self._player is None)
+            wait = self._player is None or self._real_tools
+            answer = await self.tool_stubs.call(name, parsed, schema, server, timeout, real, wait=wait)
             return answer.truncated(self.agent.max_tool_result_chars).model_dump(mode="json")
 
         response = await self._exchange("tool", turn.number, request, live, recorded)
@@ -640,6 +680,13 @@ class AgentSession:
             answer.structured_content,
             answer.is_error,
         )
+        if self._player is not None and answer.stubbed and not self.tool_stubs.is_stubbed(name):
+            raise RecordingMismatch(
+                f"the recording answers tool {name!r} from a stub that the scenario no longer has: re-record it with: "
+                f"{self._player.cassette.rerecord_command()}"
+            )
+        if recorded is not None and answer.stubbed:  # the stub answered again: the recorded call's time stays
+            call.duration_ms = recorded.duration_ms
         call.content, call.stubbed = answer.content, answer.stubbed
         take_events(turn, call, answer, self.prices)
         try:

@@ -21,21 +21,28 @@ def is_scripted(model: str) -> bool:
     return model.startswith(SCRIPTED_MODEL_PREFIX)
 
 class Usage(BaseModel):
-    """Tokens a model reported."""
+    """Tokens a model reported. `reasoning_tokens` are part of `completion_tokens` (a reasoning model's output it
+    does not show), `cached_tokens` part of `prompt_tokens` (input the provider had cached)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
 
     @classmethod
     def reported(cls, usage: Any) -> Usage:
         """The usage an SDK response reported (None, or missing counts, give zeros)."""
         if usage is None:
             return cls()
+        output_details = getattr(usage, "completion_tokens_details", None)
+        input_details = getattr(usage, "prompt_tokens_details", None)
         return cls(
             prompt_tokens=usage.prompt_tokens or 0,
             completion_tokens=usage.completion_tokens or 0,
             total_tokens=usage.total_tokens or 0,
+            reasoning_tokens=getattr(output_details, "reasoning_tokens", None) or 0,
+            cached_tokens=getattr(input_details, "cached_tokens", None) or 0,
         )
 
     def __add__(self, other: Usage) -> Usage:
@@ -43,6 +50,8 @@ class Usage(BaseModel):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             total_tokens=self.total_tokens + other.total_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 
@@ -65,6 +74,10 @@ class ToolCall(CallEvents):
     truncated_from: int | None = None
     stubbed: bool = False
     """Whether a stub of the scenario answered the call instead of the MCP server (see docs/tool-stubs.md)."""
+    span_id: str | None = None
+    """With `--aitest-otel`: the call's span, made before the call and sent to the MCP server (`_meta.traceparent`)."""
+    started_ms: float | None = None
+    """With `--aitest-otel`: when the call started, in milliseconds after the turn started."""
 
 
 class ModelCall(BaseModel):
@@ -78,6 +91,15 @@ class ModelCall(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     duration_ms: float = 0.0
     truncated_from: int | None = None
+    reasoning_summary: str | None = None
+    """What the model said of its reasoning, when the API returned a summary of it."""
+    first_token_ms: float | None = None
+    """When streamed (`Provider(stream=True)`): how long the first token of the reply took to arrive (when replayed,
+    as recorded); None when not streamed, or when the reply had no token."""
+    span_id: str | None = None
+    """With `--aitest-otel`: the call's span, made before the request and sent in its `traceparent` header."""
+    started_ms: float | None = None
+    """With `--aitest-otel`: when the request was sent, in milliseconds after the turn started."""
 
 
 class Vote(BaseModel):
@@ -226,6 +248,8 @@ class Turn(BaseModel):
     that succeeded (a resource stays with the next turns until one succeeds)."""
     simulated: bool = False
     """Whether a simulated user (the user model) wrote the user message."""
+    started_at: datetime | None = None
+    """With `--aitest-otel`: when the turn started (the calls' `started_ms` count from it)."""
 
     @property
     def live_duration_ms(self) -> float | None:
@@ -279,6 +303,10 @@ class Conversation(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     simulated_users: list[SimulatedUser] = Field(default_factory=list)
     """The simulated users that wrote some of the turns, in order, with the user model's calls."""
+    trace_id: str | None = None
+    """With `--aitest-otel`: the OpenTelemetry trace of this conversation (32 hex digits), made when it starts."""
+    span_id: str | None = None
+    """With `--aitest-otel`: the conversation's `invoke_agent` span, the parent of its model and tool calls' spans."""
 
     @property
     def tool_calls(self) -> list[ToolCall]:

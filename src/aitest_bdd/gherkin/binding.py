@@ -102,6 +102,7 @@ def start_session(request: pytest.FixtureRequest, name: str, model: str | None =
         context.recording.real_tools,
         shared_servers(item, context.servers),
         context.spares,
+        traced=context.traced,
     )
     sessions.append(session)
     request.addfinalizer(session.close)

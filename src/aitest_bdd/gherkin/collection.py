@@ -25,6 +25,7 @@ from pytest_bdd.parser import Feature, ScenarioTemplate
 from ..results.attach import RESULT_KEY
 from ..results.schema import TestResult
 from . import locations
+from .attempts import tag_mark
 from .step_log import relative_path
 
 _NOT_WORD = re.compile(r"\W+")
@@ -90,7 +91,8 @@ class FeatureFile(pytest.Module):
                 tests[name] = _failing_test(message, scenario_name, self.path, file, template.line_number, feature.name)
                 continue
             for tag in template.tags | feature.tags:
-                self.config.addinivalue_line("markers", f"{tag}: Gherkin tag")
+                if tag_mark(tag) is None:  # @repeat(N) and @min-pass-rate(R) become aitest-bdd's own marks
+                    self.config.addinivalue_line("markers", f"{tag}: Gherkin tag")
             bind = scenario(self.path.name, scenario_name, encoding=_ENCODING, features_base_dir=str(self.path.parent))
             tests[name] = bind(_no_op)
         return tests

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 OLLAMA_PORT = 11434
 OLLAMA_BASE_URL = f"http://localhost:{OLLAMA_PORT}/v1"
 AZURE_API_VERSION = "2024-10-21"
+AZURE_RESPONSES_API_VERSION = "2025-04-01-preview"
+"""The first Azure OpenAI API version with the Responses API (`/openai/responses`, the deployment in `model`)."""
 KNOWN_PREFIXES = ("openai", "azure", "ollama")
 
 
@@ -150,7 +152,8 @@ def _azure_client(provider: Provider, resolved: ResolvedProvider, common: dict) 
             f"model {provider.model!r} needs an Azure OpenAI endpoint: set AZURE_OPENAI_ENDPOINT "
             "or Provider(base_url='https://<resource>.openai.azure.com')"
         )
-    api_version = os.environ.get("OPENAI_API_VERSION", AZURE_API_VERSION)
+    default_version = AZURE_RESPONSES_API_VERSION if provider.api == "responses" else AZURE_API_VERSION
+    api_version = os.environ.get("OPENAI_API_VERSION", default_version)
     api_key = provider.api_key or os.environ.get("AZURE_OPENAI_API_KEY")
     if api_key:
         return openai.AsyncAzureOpenAI(

@@ -100,9 +100,17 @@ class Cassette:
                 "either way the recording stays as it is"
             )
 
-    def start_recording(self, agent: str, model: str) -> SessionRecording:
-        recording = self.new.sessions[agent] = SessionRecording(model=model)
+    def start_recording(self, agent: str, model: str, api: str = "chat") -> SessionRecording:
+        recording = self.new.sessions[agent] = SessionRecording(model=model, api=api)
         return recording
+
+    def refuse_other_api(self, agent: str, recorded: str, api: str) -> None:
+        """An error that the recording of `agent` was made on the model API `recorded`, and this run speaks `api`."""
+        raise RecordingMismatch(
+            f"the recording {self.path} of agent {agent!r} was made with Provider(api={recorded!r}), and this run "
+            f"asks for Provider(api={api!r}): a recording replays only on the API that made it. Set "
+            f"api={recorded!r} to replay it, or re-record it with: {self.rerecord_command()}"
+        )
 
     def save(self) -> None:
         """Write the new recording (only when recording, and something was recorded)."""

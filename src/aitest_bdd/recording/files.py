@@ -33,6 +33,9 @@ class SessionRecording(BaseModel):
     """What one agent session exchanged."""
 
     model: str
+    api: Literal["chat", "responses"] = "chat"
+    """The model API the agent spoke (`Provider(api=...)`); recordings made before it was kept spoke Chat
+    Completions."""
     tools: list[dict[str, Any]] = Field(default_factory=list)
     tool_servers: dict[str, str] = Field(default_factory=dict)
     task_only_tools: dict[str, list[str]] = Field(default_factory=dict)

@@ -23,6 +23,7 @@ from ..results.reading import UnreadableResults, read_results
 from ..results.schema import RunResults, TestResult, Verdict
 from ..version import package_version
 from ..whole_files import UnwritablePath, prepare_path
+from .cucumber_json import add_embeddings
 from .outputs import OUTPUTS, read_baseline
 from .server_requests import task_only_lines, task_only_tools
 from .tool_gates import ToolSurfaceWatch
@@ -42,6 +43,8 @@ class Tally:
     turns: int = 0
     tool_calls: int = 0
     tokens: int = 0
+    reasoning_tokens: int = 0
+    """Of the agent's tokens, those a reasoning model spent on its hidden reasoning."""
     judge_tokens: int = 0
     judge_calls: int = 0
     """How many times the judge was asked: once per verdict, or once per vote with --aitest-judge-samples."""
@@ -72,6 +75,7 @@ class Tally:
             tally.turns += 1
             tally.tool_calls += len(turn.tool_calls)
             tally.tokens += turn.usage.total_tokens
+            tally.reasoning_tokens += turn.usage.reasoning_tokens
             tally.sources[turn.source] += 1
             tally.models.update(call.model for call in turn.model_calls)
             tally.cost_usd += turn.cost_usd or 0.0
@@ -99,6 +103,7 @@ class Tally:
         self.turns += other.turns
         self.tool_calls += other.tool_calls
         self.tokens += other.tokens
+        self.reasoning_tokens += other.reasoning_tokens
         self.judge_tokens += other.judge_tokens
         self.judge_calls += other.judge_calls
         self.user_model_tokens += other.user_model_tokens
@@ -163,6 +168,8 @@ class ResultsCollector:
         self._unwritten: dict[str, str] = {}
         self._verdicts: dict[str, Verdict] = {}
         self._baseline_note: str | None = None
+        self._unenriched: str | None = None
+        """Why pytest-bdd's Cucumber JSON did not gain the steps' attachments, when it did not."""
         self._tools = ToolSurfaceWatch(config)
         self._task_only: dict[str, list[str]] = {}
         """By MCP server, the tools not offered because they run only as tasks: noted once per server."""
@@ -177,6 +184,9 @@ class ResultsCollector:
                 prepare_path(Path(target))
             except UnwritablePath as error:
                 raise pytest.UsageError(f"{option} {target}: {error}") from None
+        for name in self.targets:
+            if problem := OUTPUTS[name].unavailable():
+                raise pytest.UsageError(f"{_asked_for(self.config, name)[0]} {self.targets[name]}: {problem}")
         self._baseline_note = self._check_baseline()
         self._tools.read_gates()
 
@@ -222,7 +232,7 @@ class ResultsCollector:
         result = TestResult.model_validate(data)
         self._tools.add(result, data)
         self._task_only.update(task_only_tools(result.conversations))
-        if self.targets:
+        if self.targets or self._cucumber_json:
             self._results[report.nodeid] = zlib.compress(json.dumps(data).encode(), level=1)
         self._tallies[report.nodeid] = Tally.of(result.conversations)
         if result.verdict is not None:
@@ -240,7 +250,14 @@ class ResultsCollector:
 
     def run_results(self) -> RunResults:
         tests = [TestResult.model_validate_json(zlib.decompress(result)) for result in self._results.values()]
-        return RunResults(tool_version=package_version(), tests=tests, tool_surface=self._tools.surface())
+        surface, root = self._tools.surface(), self.config.rootpath
+        return RunResults(tool_version=package_version(), tests=tests, tool_surface=surface, root_dir=root)
+
+    @property
+    def _cucumber_json(self) -> str | None:
+        """Where pytest-bdd writes its Cucumber JSON (`--cucumberjson`), which gains each step's attachments."""
+        target = self.config.getoption("cucumber_json_path", None)
+        return os.path.expanduser(os.path.expandvars(target)) if target else None
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Iterator[None]:
@@ -250,7 +267,20 @@ class ResultsCollector:
             self._write_outputs(session)
             if self._tallies and not (self.config.getoption("aitest_steps") or self.config.getoption("aitest_dry_run")):
                 self._tools.check(session)
-        return (yield)
+        try:
+            return (yield)
+        finally:  # pytest-bdd has written its Cucumber JSON by now, even when another plugin's finishing failed
+            if self._cucumber_json and self._results and not hasattr(self.config, "workerinput"):
+                self._enrich_cucumber_json(session, self._cucumber_json)
+
+    def _enrich_cucumber_json(self, session: pytest.Session, path: str) -> None:
+        """Add each step's attachments to pytest-bdd's Cucumber JSON; one that fails is named in the summary."""
+        try:
+            add_embeddings(Path(path), self.run_results())
+        except Exception as error:  # the file stays as pytest-bdd wrote it
+            self._unenriched = getattr(error, "strerror", None) or f"{type(error).__name__}: {error}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
     def _write_outputs(self, session: pytest.Session) -> None:
         """Write each output asked for; one that fails is named in the summary and fails a run that passed."""
@@ -282,7 +312,7 @@ class ResultsCollector:
         return total
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
-        if not self._tallies and not self._unwritten and not self._baseline_note:
+        if not self._tallies and not self._unwritten and not self._baseline_note and not self._unenriched:
             return
         terminalreporter.write_sep("-", "aitest-bdd")
         if self._tallies:
@@ -294,6 +324,10 @@ class ResultsCollector:
                 terminalreporter.write_line(f"aitest {name}: {target}")
         if self._baseline_note:
             terminalreporter.write_line(self._baseline_note, yellow=True)
+        if self._unenriched:
+            terminalreporter.write_line(
+                f"aitest: {self._cucumber_json} has no attachments: {self._unenriched}", red=True
+            )
 
     def _summarize_tests(self, terminalreporter) -> None:
         total = self.total()
@@ -303,6 +337,8 @@ class ResultsCollector:
             f"{_count(len(self._tallies), 'agent test')}, {_count(total.turns, 'turn')}{how}, "
             f"{_count(total.tool_calls, 'tool call')}, {total.tokens_line()}"
         )
+        if total.reasoning_tokens:
+            terminalreporter.write_line(f"reasoning: {_count(total.reasoning_tokens, 'token')} of the agent's output")
         if cost := total.cost_line():
             terminalreporter.write_line(cost)
         if answered_by:

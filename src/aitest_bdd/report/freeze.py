@@ -46,7 +46,8 @@ def frozen_scenario(test: TestResult) -> str | None:
     lines = [f"  Scenario: {test.name} (frozen)"]
     lines += _steps_before(test.steps)
     lines += _goal_comments(conversation)
-    for turn in (turn for turn in conversation.turns if turn.simulated):
+    first = next(number for number, turn in enumerate(conversation.turns) if turn.simulated)
+    for turn in conversation.turns[first:]:  # the turns typed between simulated users are part of it too
         lines += _said(turn)
         lines += _tools(turn)
     return "\n".join(lines) + "\n"

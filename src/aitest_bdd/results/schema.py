@@ -6,6 +6,7 @@ This is the documented, versioned schema of `--aitest-json`; the HTML report is 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -132,3 +133,5 @@ class RunResults(BaseModel):
     tests: list[TestResult] = Field(default_factory=list)
     tool_surface: ToolSurface | None = None
     """The MCP servers' tools: coverage, definitions and lint (absent from results written before it was kept)."""
+    root_dir: Path | None = Field(default=None, exclude=True)
+    """The directory the tests' `file`s are relative to, while the run writes its outputs (not written itself)."""

@@ -36,6 +36,8 @@ class RunContext:
     spending: Spending
     spares: Spares | None
     """Warm spares of scenario-scoped stdio servers; None when the run keeps none."""
+    traced: bool = False
+    """Whether conversations are traced for OpenTelemetry (`--aitest-otel`, `--aitest-otel-file`)."""
 
     @classmethod
     def start(cls, config: pytest.Config) -> RunContext:
@@ -50,8 +52,11 @@ class RunContext:
             raise pytest.UsageError(str(error)) from None
         per_config = _spares_per_config(config)
         spares = Spares(runtime, per_config) if per_config else None
-        registry = SessionRegistry(runtime, prices, recording, servers, spares, redactor)
-        context = cls(config, runtime, prices, recording, servers, registry, redactor, Spending.start(config), spares)
+        traced = _traced(config)
+        registry = SessionRegistry(runtime, prices, recording, servers, spares, redactor, traced)
+        context = cls(
+            config, runtime, prices, recording, servers, registry, redactor, Spending.start(config), spares, traced
+        )
         config.stash[RUN_KEY] = context
         return context
 
@@ -93,6 +98,13 @@ def _prices(config: pytest.Config) -> PriceTable:
         return table.extended(config.rootpath / extra)
     except ConfigError as error:
         raise pytest.UsageError(f"aitest_pricing: {error}") from None
+
+
+def _traced(config: pytest.Config) -> bool:
+    """Whether an OpenTelemetry export was asked for, by option or ini (report/otel checks and exports it)."""
+    return any(
+        config.getoption(name, None) or config.getini(name) for name in ("aitest_otel", "aitest_otel_file")
+    )
 
 
 def _spares_per_config(config: pytest.Config) -> int:

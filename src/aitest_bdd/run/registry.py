@@ -40,6 +40,7 @@ class SessionRegistry:
         servers: ServerPool,
         spares: Spares | None,
         redactor: Redactor,
+        traced: bool = False,
     ) -> None:
         self.runtime = runtime
         self.prices = prices
@@ -47,6 +48,8 @@ class SessionRegistry:
         self.servers = servers
         self.spares = spares
         self.redactor = redactor
+        self.traced = traced
+        """Whether conversations are traced (`--aitest-otel`)."""
         self._sessions: dict[str, dict[str, AgentSession]] = {}
         self._cassettes: dict[str, Cassette | None] = {}
         self._last_item: dict[str, str] = {}
@@ -77,6 +80,7 @@ class SessionRegistry:
                 self.recording.real_tools,
                 shared_servers(item, self.servers),
                 self.spares,
+                traced=self.traced,
             )
         if not session.is_open:
             await asyncio.to_thread(session.open)

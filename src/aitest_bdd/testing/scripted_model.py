@@ -37,6 +37,9 @@ from aitest_bdd.gherkin.matching import MISSING, lookup
 MODEL_ID = SCRIPTED_MODEL_PREFIX
 HANG_SECONDS = 3600.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_RESPONSES_PATHS = frozenset({"/v1/responses", "/responses", "/openai/responses"})
+"""The Responses API's paths: OpenAI's, and Azure OpenAI's (`/openai/responses?api-version=...`)."""
+_INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
 _PLACEHOLDER = re.compile(r"\{(user|result|authorization|images)(?::([^{}]*))?\}")
 TRICKLE_GAP_SECONDS = 0.25
@@ -78,12 +81,17 @@ class ScriptedReply(_Strict):
 
     `finish_reason` overrides the one the reply implies (`stop` or `tool_calls`); `refusal` sends a refusal
     instead of content; `trickle_seconds` spreads the body over that many seconds, a piece at a time.
+    `reasoning_tokens` and `cached_tokens` are reported in the usage (the reasoning tokens added to the output),
+    and on the Responses API `reasoning` comes back as a reasoning item with that summary.
     """
 
     content: str | None = None
     tool_calls: list[ScriptedToolCall] = Field(default_factory=list)
     refusal: str | None = None
     finish_reason: str | None = None
+    reasoning: str | None = None
+    reasoning_tokens: int = Field(default=0, ge=0)
+    cached_tokens: int = Field(default=0, ge=0)
     latency_ms: float = Field(default=0, ge=0)
     trickle_seconds: float = Field(default=0, ge=0)
     error: HTTPFault | None = None
@@ -321,6 +329,126 @@ def _json_field(text: str, path: str) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _pieces(text: str) -> list[str]:
+    """A text cut into the pieces a stream sends: a word each, with the space after it."""
+    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
+
+
+def _chat_events(completion: dict[str, Any]) -> bytes:
+    """A chat completion as the chunks of a stream: the role, the text a word at a time, the refusal, each tool call
+    (its name, then its arguments), the finish reason, a last chunk with the usage, and `[DONE]`."""
+    head = {key: completion[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    deltas: list[tuple[dict[str, Any], str | None]] = []
+    for choice in completion["choices"]:
+        message = choice["message"]
+        deltas.append(({"role": "assistant"}, None))
+        deltas += [({"content": piece}, None) for piece in _pieces(message.get("content") or "")]
+        if message.get("refusal"):
+            deltas.append(({"refusal": message["refusal"]}, None))
+        for index, call in enumerate(message.get("tool_calls") or []):
+            named = {"index": index, "id": call["id"], "type": "function"}
+            named["function"] = {"name": call["function"]["name"], "arguments": ""}
+            deltas.append(({"tool_calls": [named]}, None))
+            arguments = {"index": index, "function": {"arguments": call["function"]["arguments"]}}
+            deltas.append(({"tool_calls": [arguments]}, None))
+        deltas.append(({}, choice["finish_reason"]))
+    chunks = [head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]} for delta, finish in deltas]
+    chunks.append(head | {"choices": [], "usage": completion["usage"]})
+    return b"".join(f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks) + b"data: [DONE]\n\n"
+
+
+def _response_events(response: dict[str, Any]) -> bytes:
+    """A Responses API response as the events of a stream: created, each output item added, its text (a word at a
+    time), refusal or arguments, the item done, and the response completed (or incomplete)."""
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": response | {"status": "in_progress", "output": [], "usage": None}}
+    ]
+    for index, item in enumerate(response["output"]):
+        where = {"item_id": item["id"], "output_index": index}
+        if item["type"] == "message":
+            events.append({"type": "response.output_item.added", "output_index": index, "item": item | {"content": []}})
+            for part_index, part in enumerate(item["content"]):
+                at = where | {"content_index": part_index}
+                empty = {"type": "refusal", "refusal": ""} if part["type"] == "refusal" else part | {"text": ""}
+                events.append({"type": "response.content_part.added", "part": empty} | at)
+                if part["type"] == "refusal":
+                    events.append({"type": "response.refusal.delta", "delta": part["refusal"]} | at)
+                else:
+                    pieces = _pieces(part["text"])
+                    events += [{"type": "response.output_text.delta", "delta": piece} | at for piece in pieces]
+                events.append({"type": "response.content_part.done", "part": part} | at)
+        elif item["type"] == "function_call":
+            added = item | {"arguments": ""}
+            events.append({"type": "response.output_item.added", "output_index": index, "item": added})
+            events.append({"type": "response.function_call_arguments.delta", "delta": item["arguments"]} | where)
+        else:
+            events.append({"type": "response.output_item.added", "output_index": index, "item": item})
+        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+    final = "response.completed" if response["status"] == "completed" else "response.incomplete"
+    events.append({"type": final, "response": response})
+    return b"".join(
+        f"event: {event['type']}\ndata: {json.dumps(event | {'sequence_number': number})}\n\n".encode()
+        for number, event in enumerate(events)
+    )
+
+
+def _responses_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Responses request's `instructions` and `input` items as chat messages: function calls as an assistant
+    message's tool calls (a round's calls in one message), their outputs as tool messages. A ValueError says what
+    the input lacks."""
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError("the request needs an 'input' text or list of input items")
+    messages: list[dict[str, Any]] = []
+    if isinstance(body.get("instructions"), str):
+        messages.append({"role": "system", "content": body["instructions"]})
+    keeps_nothing = body.get("store") is False
+    for item in items:
+        kind = item.get("type", "message")
+        if kind == "reasoning":
+            if keeps_nothing and not item.get("encrypted_content"):
+                raise ValueError(
+                    f"Item with id {item.get('id')!r} not found. Items are not persisted when `store` is set to "
+                    "false. Try again with `store` set to true, or send the item's encrypted content."
+                )
+        elif kind == "function_call":
+            function = {"name": item.get("name"), "arguments": item.get("arguments")}
+            call = {"id": item.get("call_id"), "type": "function", "function": function}
+            last = messages[-1] if messages else {}
+            if last.get("role") == "assistant" and last.get("tool_calls") is not None:
+                last["tool_calls"].append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": _output_text(item)})
+        elif kind == "message":
+            role = "system" if item.get("role") == "developer" else item.get("role")
+            messages.append({"role": role, "content": _chat_content(item.get("content"))})
+        else:
+            raise ValueError(f"the scripted model does not take input items of type {kind!r}")
+    return messages
+
+
+def _chat_content(content: Any) -> Any:
+    """Responses message content as chat content: text as it is, input parts as text and `image_url` parts."""
+    if not isinstance(content, list):
+        return content
+    return [
+        {"type": "image_url", "image_url": {"url": part.get("image_url", "")}}
+        if part.get("type") == "input_image"
+        else {"type": "text", "text": part.get("text", "")}
+        for part in content
+        if isinstance(part, dict)
+    ]
+
+
+def _output_text(item: dict[str, Any]) -> str:
+    output = item.get("output")
+    return output if isinstance(output, str) else _text(_chat_content(output))
+
+
 @dataclass(frozen=True)
 class _Response:
     status: int
@@ -355,8 +483,14 @@ def _usage(messages: list[dict[str, Any]], reply: ScriptedReply, content: str | 
     prompt = len(json.dumps(messages)) // 4 + 1
     calls = sum(len(call.name) + len(call.wire_arguments()) for call in reply.tool_calls)
     produced = len(content or "") + calls
-    completion = produced // 4 + 1
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    completion = produced // 4 + 1 + reply.reasoning_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "completion_tokens_details": {"reasoning_tokens": reply.reasoning_tokens},
+        "prompt_tokens_details": {"cached_tokens": min(reply.cached_tokens, prompt)},
+    }
 
 
 class ScriptedModelServer:
@@ -370,6 +504,7 @@ class ScriptedModelServer:
         self._address = (host, port)
         self._lock = threading.Lock()
         self._requests: deque[dict[str, Any]] = deque(maxlen=keep_requests)
+        self._request_headers: deque[dict[str, str]] = deque(maxlen=keep_requests)
         self._fault_counts: dict[tuple[int, int], int] = {}
         self._draw_counts: dict[tuple[int, str, int], int] = {}
         self._answer_counts: dict[tuple[int, str, int], int] = {}
@@ -403,6 +538,16 @@ class ScriptedModelServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def request_headers(self) -> list[dict[str, str]]:
+        """The headers of the most recent model requests (names in lower case), oldest first, like ``requests``."""
+        with self._lock:
+            return list(self._request_headers)
+
+    def _note_headers(self, headers: dict[str, str]) -> None:
+        with self._lock:
+            self._request_headers.append({name.lower(): value for name, value in headers.items()})
+
     def start(self) -> None:
         """Bind the port and serve in a daemon thread."""
         if self._httpd is not None:
@@ -431,9 +576,6 @@ class ScriptedModelServer:
         """Answer one chat-completions request body; may block for latency or a hang."""
         with self._lock:
             self._requests.append(body)
-        if body.get("stream"):
-            message = "streaming is not supported by the scripted model server; send stream=false"
-            return _error_response(400, message, "stream_not_supported")
         messages = body.get("messages")
         if not isinstance(messages, list) or not all(isinstance(message, dict) for message in messages):
             message = "the request needs a 'messages' list of message objects"
@@ -441,9 +583,35 @@ class ScriptedModelServer:
         turn = _Turn.of(messages, authorization)
         if turn is None:
             return _error_response(400, "the request has no message with role 'user'", "no_user_message")
-        return self._answer(turn, messages, str(body.get("model") or "default"))
+        return self._answer(turn, messages, str(body.get("model") or "default"), stream=bool(body.get("stream")))
 
-    def _answer(self, turn: _Turn, messages: list[dict[str, Any]], model: str) -> _Response:
+    def _handle_responses(self, body: dict[str, Any], authorization: str = "") -> _Response:
+        """Answer one Responses API request body: its input items read as chat messages for the rules, the reply
+        sent as a response object. Reasoning items sent back must carry their encrypted content when the request
+        asks the server to keep nothing (`store: false`), as on OpenAI."""
+        with self._lock:
+            self._requests.append(body)
+        try:
+            messages = _responses_messages(body)
+        except ValueError as exc:
+            return _error_response(400, str(exc), "invalid_input")
+        turn = _Turn.of(messages, authorization)
+        if turn is None:
+            return _error_response(400, "the request has no input message with role 'user'", "no_user_message")
+        encrypted = "reasoning.encrypted_content" in (body.get("include") or [])
+        model = str(body.get("model") or "default")
+        return self._answer(turn, messages, model, responses=encrypted, stream=bool(body.get("stream")))
+
+    def _answer(
+        self,
+        turn: _Turn,
+        messages: list[dict[str, Any]],
+        model: str,
+        responses: bool | None = None,
+        stream: bool = False,
+    ) -> _Response:
+        """The reply to a conversation: a chat completion, or with `responses` a Responses API response (True: its
+        reasoning items with their encrypted content); with `stream`, as server-sent events, after the latency."""
         rule_index = self.script.find_rule(turn.user, turn.number, lambda rule: self._draw(rule, turn), turn.system)
         if rule_index is None:
             message = (
@@ -458,7 +626,7 @@ class ScriptedModelServer:
         self._stopping.wait((self.script.latency_ms + reply.latency_ms) / 1000)
         if fault is not None:
             return _fault_response(fault, turn)
-        return self._reply_response(reply, turn, messages, model)
+        return self._reply_response(reply, turn, messages, model, responses, stream)
 
     def _draw(self, rule_index: int, turn: _Turn) -> float:
         """The next number in [0, 1) for a rule's chance in conversations that open like this one, at this turn.
@@ -490,15 +658,73 @@ class ScriptedModelServer:
         return fault if count < fault.times else None
 
     def _reply_response(
-        self, reply: ScriptedReply, turn: _Turn, messages: list[dict[str, Any]], model: str
+        self,
+        reply: ScriptedReply,
+        turn: _Turn,
+        messages: list[dict[str, Any]],
+        model: str,
+        responses: bool | None,
+        stream: bool = False,
     ) -> _Response:
         if reply.hang:
             self._stopping.wait(HANG_SECONDS)
             return _error_response(503, "the scripted hang reply ended", "hang_ended")
         if reply.malformed_body:
             return _Response(200, _MALFORMED_BODY)
-        completion = json.dumps(self._completion(reply, turn, messages, model)).encode()
-        return _Response(200, completion, trickle_seconds=reply.trickle_seconds)
+        completion = self._completion(reply, turn, messages, model)
+        if responses is not None:
+            completion = self._response_object(completion, reply, encrypted=responses)
+        if stream:
+            events = _response_events(completion) if responses is not None else _chat_events(completion)
+            return _Response(200, events, {"Content-Type": "text/event-stream"}, reply.trickle_seconds)
+        return _Response(200, json.dumps(completion).encode(), trickle_seconds=reply.trickle_seconds)
+
+    def _response_object(self, completion: dict[str, Any], reply: ScriptedReply, encrypted: bool) -> dict[str, Any]:
+        """The chat completion `completion` of `reply` as a Responses API response object."""
+        output: list[dict[str, Any]] = []
+        message = completion["choices"][0]["message"] if completion["choices"] else {}
+        if completion["choices"] and reply.reasoning is not None:
+            reasoning_id = f"rs_scripted_{self._new_id()}"
+            summary = [{"type": "summary_text", "text": reply.reasoning}]
+            item: dict[str, Any] = {"type": "reasoning", "id": reasoning_id, "summary": summary}
+            if encrypted:
+                item["encrypted_content"] = f"scripted-encrypted:{reasoning_id}"
+            output.append(item)
+        parts = [{"type": "output_text", "text": message["content"], "annotations": []}]
+        if message.get("refusal") is not None:
+            parts = [{"type": "refusal", "refusal": message["refusal"]}]
+        if message.get("content") or message.get("refusal") is not None:
+            message_id = f"msg_scripted_{self._new_id()}"
+            output.append(
+                {"type": "message", "id": message_id, "role": "assistant", "status": "completed", "content": parts}
+            )
+        output += [
+            {"type": "function_call", "id": f"fc_{call['id']}", "call_id": call["id"], "status": "completed"}
+            | call["function"]
+            for call in message.get("tool_calls") or []
+        ]
+        usage = completion["usage"]
+        reason = _INCOMPLETE_REASONS.get(reply.finish_reason or "")
+        return {
+            "id": completion["id"].replace("chatcmpl", "resp"),
+            "object": "response",
+            "created_at": completion["created"],
+            "model": completion["model"],
+            "status": "incomplete" if reason else "completed",
+            "incomplete_details": {"reason": reason} if reason else None,
+            "error": None,
+            "output": output,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": usage["prompt_tokens"],
+                "input_tokens_details": {**usage["prompt_tokens_details"], "cache_write_tokens": 0},
+                "output_tokens": usage["completion_tokens"],
+                "output_tokens_details": usage["completion_tokens_details"],
+                "total_tokens": usage["total_tokens"],
+            },
+        }
 
     def _completion(
         self, reply: ScriptedReply, turn: _Turn, messages: list[dict[str, Any]], model: str
@@ -587,15 +813,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._not_found())
 
     def do_POST(self) -> None:
-        if self._route() not in _CHAT_PATHS:
+        route = self._route()
+        if route not in _CHAT_PATHS | _RESPONSES_PATHS:
             self.close_connection = True  # the body is left unread, so the connection cannot carry another request
             self._send(self._not_found())
             return
         body = self._read_json_object()
+        self.server.app._note_headers(dict(self.headers))
+        handle = self.server.app._handle_chat if route in _CHAT_PATHS else self.server.app._handle_responses
+        authorization = self.headers.get("Authorization") or self.headers.get("api-key", "")
         if body is None:
             self._send(_error_response(400, "the request body must be a JSON object", "invalid_json"))
         else:
-            self._send(self.server.app._handle_chat(body, self.headers.get("Authorization", "")))
+            self._send(handle(body, authorization))
 
     def log_message(self, *args: Any) -> None:
         """Keep stderr quiet: no per-request log lines."""
@@ -604,7 +834,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.path.split("?", 1)[0].rstrip("/")
 
     def _not_found(self) -> _Response:
-        message = f"unknown path {self.command} {self.path}; try POST /v1/chat/completions or GET /v1/models"
+        message = (
+            f"unknown path {self.command} {self.path}; try POST /v1/chat/completions, POST /v1/responses or "
+            "GET /v1/models"
+        )
         return _error_response(404, message, "not_found")
 
     def _read_json_object(self) -> dict[str, Any] | None:

@@ -90,15 +90,25 @@ class ToolServer:
             lines.append(f"--- stderr of MCP server {self.label!r} (last lines) ---\n{tail}")
         return "\n".join(lines)
 
-    async def call(self, name: str, arguments: dict[str, Any], answerers: Answerers | None = None) -> ToolAnswer:
+    async def call(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        answerers: Answerers | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> ToolAnswer:
         """Call a tool and time it, with a progress token; what the server asks during the call, `answerers`
-        answer (without them, questions are cancelled and sampling refused)."""
+        answer (without them, questions are cancelled and sampling refused). `meta` goes in the request's `_meta`."""
         assert self.client is not None, "the server is not connected"
         started = time.perf_counter()
         running = self.call_in_progress = CallInProgress(answerers)
         try:
             result = await self.client.call_tool(
-                name, arguments, read_timeout_seconds=self.config.call_timeout, progress_callback=running.progress
+                name,
+                arguments,
+                read_timeout_seconds=self.config.call_timeout,
+                progress_callback=running.progress,
+                meta=meta,  # type: ignore[arg-type]  # a RequestParamsMeta: a TypedDict that takes any keys
             )
         except (mcp.MCPError, ValidationError, RuntimeError, BaseExceptionGroup) as raised:
             what = self._call_failure(name, first_leaf(raised))

@@ -54,10 +54,17 @@ def _json_or_text(value: str) -> Any:
     return parsed if isinstance(parsed, dict | list) or json.dumps(parsed) == value else value
 
 
-def invalid_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
-    """Why `arguments` do not fit the input `schema`, as a server says it; None when they fit."""
-    validator = validator_for(schema)(schema)
-    error = schema_errors.best_match(validator.iter_errors(arguments))
+def invalid_arguments(name: str, schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
+    """Why `arguments` do not fit the input `schema` of tool `name`, as a server says it; None when they fit."""
+    try:
+        validator_for(schema).check_schema(schema)
+        validator = validator_for(schema)(schema)
+        error = schema_errors.best_match(validator.iter_errors(arguments))
+    except Exception as broken:  # a schema jsonschema cannot use: its own errors, or `referencing`'s for a bad $ref
+        raise ToolServerError(
+            f"the input schema of tool {name!r} cannot be used to check a stubbed call's arguments ({broken}): fix "
+            "the tool's schema, or declare the tool with a schema that works"
+        ) from None
     if error is None:
         return None
     where = "".join(f"[{part!r}]" for part in error.absolute_path)
@@ -151,7 +158,7 @@ class ToolStubs:
         return answer
 
     def _stubbed(self, name: str, arguments: dict[str, Any], schema: dict[str, Any], server: str | None) -> ToolAnswer:
-        problem = invalid_arguments(schema, arguments)
+        problem = invalid_arguments(name, schema, arguments)
         if problem is not None:
             return ToolAnswer(text=problem, is_error=True, server=server, stubbed=True)
         answers = self.answers.get(name)

@@ -36,9 +36,16 @@ class Toolbox:
         """Each tool's server label."""
         return {name: server.label for name, server in self._owner.items()}
 
-    async def call(self, name: str, arguments: dict[str, Any], answerers: Answerers | None = None) -> ToolAnswer:
-        """Call `name` on the server that offers it; `answerers` answer what the server asks during the call."""
-        return await self._owner[name].call(name, arguments, answerers)
+    async def call(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        answerers: Answerers | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> ToolAnswer:
+        """Call `name` on the server that offers it; `answerers` answer what the server asks during the call, `meta`
+        goes with the request (`_meta`: the trace context)."""
+        return await self._owner[name].call(name, arguments, answerers, meta)
 
     def task_only(self) -> dict[str, list[str]]:
         """By server, the tools not offered because the server runs them only as MCP tasks."""

@@ -56,6 +56,29 @@ def conversation_time(aitest_session: AgentSession, limit: str) -> None:
         )
 
 
+@then(parsers.re(rf"the first reply token arrives within {NUMBER} seconds?"))
+def first_token_time(aitest_session: AgentSession, limit: str) -> None:
+    """In each model call of the last turn, the first token of the reply came within `limit` seconds (streamed)."""
+    turn = aitest_session.last_turn
+    unmeasured = [str(number) for number, call in enumerate(turn.model_calls, 1) if call.first_token_ms is None]
+    if not turn.model_calls or unmeasured:
+        fail(
+            f"the time to the first token is measured on streamed model calls, and model call(s) "
+            f"{', '.join(unmeasured) or 'none'} of turn {turn.number} had none (not streamed, or no reply token): "
+            f"set Provider(stream=True) on agent {aitest_session.agent.name!r}",
+            aitest_session,
+        )
+    number, slowest = max(enumerate(turn.model_calls, 1), key=lambda pair: pair[1].first_token_ms or 0.0)
+    seconds = (slowest.first_token_ms or 0.0) / 1000
+    if seconds > float(limit):
+        how = " when recorded live (time budgets judge the recorded time)" if turn.source == "replayed" else ""
+        fail(
+            f"expected the first reply token within {limit} s in each model call of turn {turn.number}, but model "
+            f"call {number} waited {seconds:.2f} s for it{how}",
+            aitest_session,
+        )
+
+
 def _tokens(usage: Usage) -> str:
     return f"{usage.total_tokens:,} tokens ({usage.prompt_tokens:,} in, {usage.completion_tokens:,} out)"
 

@@ -14,7 +14,7 @@ from pytest_bdd import parsers, then, when
 
 from ...config import ConfigError, Provider
 from ...conversation.judge import NO_JUDGE, JudgeError
-from ...conversation.judge_questions import verdict_question
+from ...conversation.judge_questions import JudgeSettings, verdict_question
 from ...conversation.simulated_user import (
     GOAL_CRITERION,
     NO_USER_MODEL,
@@ -147,7 +147,7 @@ def _latest_user(session: AgentSession) -> SimulatedUser:
 
 
 @then("the user's goal is reached")
-def goal_is_reached(aitest_session: AgentSession, aitest_judge: Provider | None) -> None:
+def goal_is_reached(aitest_session: AgentSession, aitest_judge: Provider | None, aitest_judging: JudgeSettings) -> None:
     user = _latest_user(aitest_session)
     if aitest_judge is None:
         pytest.fail(NO_JUDGE, pytrace=False)
@@ -157,9 +157,10 @@ def goal_is_reached(aitest_session: AgentSession, aitest_judge: Provider | None)
             "so its goal was not reached",
             pytrace=False,
         )
-    question = verdict_question(GOAL_CRITERION.format(goal=user.goal), aitest_session.turns, subject="conversation")
+    criterion = GOAL_CRITERION.format(goal=user.goal)
+    question = verdict_question(criterion, aitest_session.turns, aitest_judging.evidence, subject="conversation")
     try:
-        verdict = aitest_session.runtime.call(aitest_session.ask_judge, aitest_judge, question)
+        verdict = aitest_session.runtime.call(aitest_session.ask_judge, aitest_judge, question, aitest_judging.samples)
     except (JudgeError, ConfigError, RecordingMismatch) as error:
         fail(str(error), aitest_session, _scope(aitest_session, user))
         return

@@ -654,8 +654,12 @@
 
   function modelCall(call, m) {
     const names = call.tool_calls.length ? ` → ${call.tool_calls.join(", ")}` : "";
-    return el("div", "model-call", `model call ${m + 1} · ${call.model} · ${count(call.usage.total_tokens)} tokens · ` +
-      `${ms(call.duration_ms)} · ${call.finish_reason || "no finish reason"}${names}`);
+    const reasoning = call.usage.reasoning_tokens ? ` (${count(call.usage.reasoning_tokens)} reasoning)` : "";
+    const first = call.first_token_ms != null ? ` (first token ${ms(call.first_token_ms)})` : "";
+    const line = el("div", "model-call", `model call ${m + 1} · ${call.model} · ${count(call.usage.total_tokens)} tokens${reasoning} · ` +
+      `${ms(call.duration_ms)}${first} · ${call.finish_reason || "no finish reason"}${names}`);
+    if (!call.reasoning_summary) return line;
+    return add(line, fold("reasoning-summary", "Reasoning summary", el("div", "reasoning", call.reasoning_summary)));
   }
 
   function judgement(verdict) {
