@@ -81,7 +81,7 @@ reasoning): in the traces only with --aitest-otel-content."""
 class Receiver:
     """An OTLP/HTTP trace receiver on loopback: it decodes each protobuf export request it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 200) -> None:
         self.requests: list[dict[str, Any]] = []
         receiver = self
 
@@ -92,7 +92,7 @@ class Receiver:
                     body = gzip.decompress(body)
                 receiver.requests.append(MessageToDict(ExportTraceServiceRequest.FromString(body)))
                 answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -288,6 +288,20 @@ def test_without_the_option_nothing_is_traced(project, receiver) -> None:
     balance = results(project)["Balance"]["conversations"][0]
     assert balance["trace_id"] is None
     assert balance["turns"][0]["tool_calls"][1]["result_text"] == ""
+
+
+@pytest.mark.script(SCRIPT)
+def test_an_endpoint_that_refuses_the_traces_is_named_with_why(project, monkeypatch: pytest.MonkeyPatch) -> None:
+    refusing = Receiver(status=401)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", refusing.url)
+    try:
+        traced_project(project)
+        result = project.run("--aitest-otel")
+    finally:
+        refusing.close()
+    result.assert_outcomes(passed=2)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines([f"aitest otel: 2 traces not exported to {refusing.url}: *401*"])
 
 
 @pytest.mark.script(SCRIPT)

@@ -95,7 +95,7 @@ class RubricOutcome:
         lines = [
             f"expected {subject} to satisfy the rubric, but its score is {self.score:.2f} "
             f"(at least {self.threshold:.2f} needed)"
-            + (f" and {musts} \"must\" criterion{'s' if musts > 1 else ''} failed" if musts else "")
+            + (f" and {musts} \"must\" {'criteria' if musts > 1 else 'criterion'} failed" if musts else "")
             + "; the criteria that failed:"
         ]
         for verdict in self.failed:

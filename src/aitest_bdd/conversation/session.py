@@ -485,7 +485,8 @@ class AgentSession:
         if self._player is not None and recorded_answer is not None:
             recorded = recorded_answer.model_dump(mode="json")
             now = self._player.cassette.redactor.data(response)
-            if without_times(recorded) != without_times(now):
+            recorded, now = without_times(recorded), without_times(now)
+            if recorded != now:
                 raise TurnError(
                     f"the result of tool {request['name']!r} differs from the recording (did the server, or the "
                     f"scenario's stub, change?):\n"

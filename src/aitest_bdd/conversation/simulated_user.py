@@ -43,7 +43,7 @@ GOAL_CRITERION = (
 NO_USER_MODEL = (
     "a simulated user needs a user model: pass --aitest-user-model MODEL (or set aitest_user_model in the ini), or a "
     "judge model (--aitest-judge-model), which plays the user when no user model is set; or define a fixture named "
-    "aitest_user_model that returns a Provider"
+    "aitest_user_model (or aitest_judge) that returns a Provider, for a base_url of its own"
 )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from ...results.attach import REPORT_ATTRIBUTE
 from ...results.schema import TestResult
+from ...run.context import run_context
 from ...whole_files import UnwritablePath, prepare_path, write_file
 from . import sdk
 from .mapping import Span, test_traces
@@ -111,12 +112,12 @@ class TraceExport:
                 self._notes.append((f"aitest otel: {self.path} not written: {error.strerror or error}", False))
         if self.send and traces:
             spans = [span for spans in traces for span in spans]
-            if sdk.send(spans):
+            why = sdk.send(spans)
+            if why is None:
                 self._notes.append((f"aitest otel: {count} exported to {sdk.endpoint()}", True))
             else:
-                self._notes.append(
-                    (f"aitest otel: {count} not exported to {sdk.endpoint()} (see the log above for why)", False)
-                )
+                why = run_context(self.config).redactor.text(why)
+                self._notes.append((f"aitest otel: {count} not exported to {sdk.endpoint()}: {why}", False))
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter) -> None:

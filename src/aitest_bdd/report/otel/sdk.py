@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -41,17 +42,37 @@ def endpoint() -> str:
     return DEFAULT_ENDPOINT
 
 
-def send(spans: list[Span]) -> bool:
-    """Export `spans` with the OTLP/HTTP exporter (configured by the `OTEL_EXPORTER_OTLP_*` variables); whether
-    the endpoint took them."""
+EXPORTER_LOGGER = "opentelemetry.exporter.otlp.proto.http"
+"""Where the OTLP/HTTP exporter logs why an export failed."""
+
+
+def send(spans: list[Span]) -> str | None:
+    """Export `spans` with the OTLP/HTTP exporter (configured by the `OTEL_EXPORTER_OTLP_*` variables); None when
+    the endpoint took them, else why not, as the exporter logged it."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # the optional extra
     from opentelemetry.sdk.trace.export import SpanExportResult
 
+    logged = _LastWarning()
+    logger = logging.getLogger(EXPORTER_LOGGER)
+    logger.addHandler(logged)
     exporter = OTLPSpanExporter()
     try:
-        return exporter.export(readable_spans(spans)) is SpanExportResult.SUCCESS
+        result = exporter.export(readable_spans(spans))
     finally:
+        logger.removeHandler(logged)
         exporter.shutdown()
+    return None if result is SpanExportResult.SUCCESS else logged.message or "the exporter gave no reason"
+
+
+class _LastWarning(logging.Handler):
+    """The last warning or error a logger wrote."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = record.getMessage()
 
 
 def json_lines(traces: Iterable[list[Span]]) -> str:
