@@ -87,7 +87,7 @@ def test_a_simulated_user_reaches_its_goal_replays_and_freezes(project) -> None:
     assert user["calls"][0]["usage"]["total_tokens"] > 0
     recording = json.loads(next((project.pytester.path / "recordings").rglob("*.json")).read_text())
     kinds = [interaction["kind"] for interaction in recording["sessions"]["banking"]["interactions"]]
-    assert kinds.count("user") == 4
+    assert kinds.count("user_model") == 4
 
     assert aitest_bdd(["freeze", "recorded.json", "-o", "frozen.feature"]) == 0
     frozen = (project.pytester.path / "frozen.feature").read_text()

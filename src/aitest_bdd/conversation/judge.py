@@ -23,7 +23,8 @@ CLARIFICATION = (
     "information) instead of answering or acting on it."
 )
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+"""A Markdown code fence around a JSON answer."""
 
 
 class JudgeError(RuntimeError):
@@ -45,7 +46,7 @@ def judge_messages(
 def parse_verdict(text: str, model: str) -> tuple[bool, str]:
     """The verdict and reasoning from the judge's JSON answer."""
     try:
-        data = json.loads(_FENCE.sub("", text.strip()))
+        data = json.loads(FENCE.sub("", text.strip()))
     except json.JSONDecodeError:
         data = None
     if not isinstance(data, dict) or not isinstance(data.get("pass"), bool):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from .judge import INSTRUCTIONS, JudgeError, judge_messages, parse_verdict
+from .judge import FENCE, INSTRUCTIONS, JudgeError, judge_messages, parse_verdict
 from .transcript import cut
-from .turns import Judgement, Turn, Usage, Vote
+from .turns import Judgement, Subject, Turn, Usage, Vote
 
 if TYPE_CHECKING:
     from openai.types.chat import ChatCompletion
@@ -30,7 +30,6 @@ SAMPLE_TEMPERATURE = 1.0
 """The judge's temperature when it is asked several times and its provider sets none: asked at 0, it would say
 the same every time."""
 
-Subject = Literal["response", "conversation"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def parse_score(text: str, scale: int, model: str) -> tuple[int, str]:
     """The score and reasoning from the judge's JSON answer; a JudgeError unless the score is an integer on the
     scale."""
     try:
-        data = json.loads(text.strip().removeprefix("```json").removeprefix("```").removesuffix("```"))
+        data = json.loads(FENCE.sub("", text.strip()))
     except json.JSONDecodeError:
         data = None
     score = data.get("score") if isinstance(data, dict) else None

@@ -443,7 +443,7 @@ class AgentSession:
         started = time.perf_counter()
         try:
             data = await self._exchange(
-                "user",
+                "user_model",
                 len(self.turns) + 1,
                 request,
                 lambda: ask_user_model(provider, messages, shared_http_client(self.runtime)),

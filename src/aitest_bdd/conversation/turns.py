@@ -20,6 +20,10 @@ def is_scripted(model: str) -> bool:
     """Whether `model` (as an answer names it) is the scripted test model: its costs are hypothetical."""
     return model.startswith(SCRIPTED_MODEL_PREFIX)
 
+Subject = Literal["response", "conversation"]
+"""What a judge is asked about: the last reply, or the whole conversation."""
+
+
 class Usage(BaseModel):
     """Tokens a model reported. `reasoning_tokens` are part of `completion_tokens` (a reasoning model's output it
     does not show), `cached_tokens` part of `prompt_tokens` (input the provider had cached)."""
@@ -127,7 +131,7 @@ class Judgement(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float | None = None
     duration_ms: float = 0.0
-    subject: Literal["response", "conversation"] = "response"
+    subject: Subject = "response"
     """What was judged: the last reply, or the whole conversation."""
     score: int | None = None
     """On a scale from 1 to `scale`: the judge's score (None for a yes/no verdict)."""

@@ -121,7 +121,7 @@ class Cassette:
                 str(interaction.response.get("model", ""))
                 for session in self.new.sessions.values()
                 for interaction in session.interactions
-                if interaction.kind in ("model", "judge", "user")
+                if interaction.kind in ("model", "judge", "user_model")
             }
             - {""}
         )
@@ -144,14 +144,14 @@ class Player:
         masked = self.cassette.redactor.data(request)
         if self.position >= len(self.recording.interactions):
             raise RecordingMismatch(
-                f"the recording {self.cassette.path} has no more interactions, but turn {turn} makes a {kind} "
+                f"the recording {self.cassette.path} has no more interactions, but turn {turn} makes a {_words(kind)} "
                 f"request:\n{_pretty(masked)}\nRe-record it with: {self.cassette.rerecord_command()}"
             )
         recorded = self.recording.interactions[self.position]
         if recorded.kind != kind or recorded.request != masked:
             raise RecordingMismatch(
-                f"the {kind} request of turn {turn} no longer matches the recording "
-                f"({self.cassette.path}, interaction {self.position + 1}, a {recorded.kind} request of turn "
+                f"the {_words(kind)} request of turn {turn} no longer matches the recording "
+                f"({self.cassette.path}, interaction {self.position + 1}, a {_words(recorded.kind)} request of turn "
                 f"{recorded.turn}):\n{diff(recorded.request, masked)}\n"
                 f"Re-record it with: {self.cassette.rerecord_command()}"
             )
@@ -230,3 +230,8 @@ def file_name(name: str) -> str:
 _SAFE = re.compile(r"[^\w.\-\[\]@]+")
 _MAX_FILE_NAME_BYTES = 255
 """The longest file name, in bytes, that common file systems take."""
+
+
+def _words(kind: str) -> str:
+    """An interaction kind as a message says it: `user_model` is the user model."""
+    return kind.replace("_", " ")

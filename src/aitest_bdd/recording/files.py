@@ -13,7 +13,7 @@ from ..errors import problem
 from ..unicode import escapes_a_surrogate, valid_data
 
 FORMAT_VERSION = 1
-InteractionKind = Literal["model", "tool", "judge", "offers", "prompt", "resource", "user"]
+InteractionKind = Literal["model", "tool", "judge", "offers", "prompt", "resource", "user_model"]
 """What an interaction exchanged: see `Interaction`."""
 
 
