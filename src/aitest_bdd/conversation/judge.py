@@ -61,18 +61,12 @@ async def ask_judge(
     provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient, temperature: float = 0
 ) -> Any:
     """The judge model's completion, as the JSON it sent (at the provider's temperature, else at `temperature`)."""
-    import openai  # lazily, like the providers: the step library loads this module when pytest starts
+    from ..models.providers import ModelCallFailed, post_chat  # lazily: the step library loads this module early
 
-    from ..models.providers import counting_requests, describe_api_error, make_client  # lazily: loads openai
-
-    client, model = make_client(provider, http_client)
-    temperature = temperature if provider.temperature is None else provider.temperature
-    body = {"model": model, "messages": messages, "temperature": temperature}
-    with counting_requests() as sent:
-        try:
-            return await client.post("/chat/completions", body=body, cast_to=object)
-        except openai.APIError as error:
-            raise JudgeError(f"the judge failed: {describe_api_error(error, provider, sent.sent)}") from None
+    try:
+        return await post_chat(provider, messages, http_client, temperature)
+    except ModelCallFailed as error:
+        raise JudgeError(f"the judge failed: {error}") from None
 
 
 def judge_provider(model: str | None) -> Provider | None:

@@ -87,20 +87,13 @@ def final_word(reply: str) -> tuple[Literal["goal reached", "gave up"], str] | N
 
 
 async def ask_user_model(provider: Provider, messages: list[dict[str, str]], http_client: httpx2.AsyncClient) -> Any:
-    """The user model's completion, as the JSON it sent."""
-    import openai  # lazily, like the providers: the step library loads this module when pytest starts
+    """The user model's completion, as the JSON it sent (at the provider's temperature, else the model's default)."""
+    from ..models.providers import ModelCallFailed, post_chat  # lazily: the step library loads this module early
 
-    from ..models.providers import counting_requests, describe_api_error, make_client  # lazily: loads openai
-
-    client, model = make_client(provider, http_client)
-    body: dict[str, Any] = {"model": model, "messages": messages}
-    if provider.temperature is not None:
-        body["temperature"] = provider.temperature
-    with counting_requests() as sent:
-        try:
-            return await client.post("/chat/completions", body=body, cast_to=object)
-        except openai.APIError as error:
-            raise UserModelError(f"the user model failed: {describe_api_error(error, provider, sent.sent)}") from None
+    try:
+        return await post_chat(provider, messages, http_client, None)
+    except ModelCallFailed as error:
+        raise UserModelError(f"the user model failed: {error}") from None
 
 
 def user_model_call(model: str, completion: ChatCompletion, duration_ms: float) -> UserModelCall:

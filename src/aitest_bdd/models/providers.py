@@ -202,3 +202,23 @@ def describe_transport_error(error: Exception, provider: Provider) -> str | None
 
 
 _STATUS_PREFIX = re.compile(r"^Error code: \d+ - ")
+
+
+class ModelCallFailed(RuntimeError):
+    """A model call the endpoint refused or failed; the message says why (as `describe_api_error`)."""
+
+
+async def post_chat(
+    provider: Provider, messages: list[dict[str, Any]], http_client: httpx2.AsyncClient, temperature: float | None
+) -> Any:
+    """A helper model's chat completion (the judge's, the user model's), as the JSON it sent: at the provider's
+    temperature, else at `temperature` (None: the model's default); a ModelCallFailed saying why it failed."""
+    client, model = make_client(provider, http_client)
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    if provider.temperature is not None or temperature is not None:
+        body["temperature"] = provider.temperature if provider.temperature is not None else temperature
+    with counting_requests() as sent:
+        try:
+            return await client.post("/chat/completions", body=body, cast_to=object)
+        except openai.APIError as error:
+            raise ModelCallFailed(describe_api_error(error, provider, sent.sent)) from None

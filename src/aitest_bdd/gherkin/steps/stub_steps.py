@@ -116,4 +116,6 @@ def server_down(aitest_session: AgentSession, server: str) -> None:
             pytrace=False,
         )
     aitest_session.tool_stubs.take_down(server)
-    aitest_session.conversation.down_servers = list(aitest_session.tool_stubs.down)
+    conversation = aitest_session.conversation
+    conversation.down_servers = list(aitest_session.tool_stubs.down)
+    conversation.tools = [tool for tool in conversation.tools if tool.server not in conversation.down_servers]
