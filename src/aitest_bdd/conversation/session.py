@@ -414,20 +414,13 @@ class AgentSession:
             if samples > 1:
                 request["sample"] = sample
             started = time.perf_counter()
-            try:
-                data = await self._exchange(
-                    "judge",
-                    turn.number,
-                    request,
-                    lambda: ask_judge(provider, question.messages, shared_http_client(self.runtime), temperature),
-                )
-                completion = ChatCompletion.model_validate(data)
-            except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
-                if self._player is not None and isinstance(error, ValidationError):
-                    raise self._unreadable_replay("judge response", error) from None
-                raise JudgeError(
-                    f"the judge model {provider.model!r} sent a response that is not a chat completion ({error})"
-                ) from None
+            completion = await self._helper_completion(
+                "judge",
+                turn.number,
+                request,
+                lambda: ask_judge(provider, question.messages, shared_http_client(self.runtime), temperature),
+                (JudgeError, f"the judge model {provider.model!r}"),
+            )
             vote = vote_from(question, provider.model, completion, (time.perf_counter() - started) * 1000)
             vote.cost_usd = self.prices.cost(provider.model, vote.usage) if self.prices else None
             votes.append(vote)
@@ -441,24 +434,35 @@ class AgentSession:
         like the agent's, under the number of the turn it would write."""
         request = {"model": provider.model, "messages": messages}
         started = time.perf_counter()
-        try:
-            data = await self._exchange(
-                "user_model",
-                len(self.turns) + 1,
-                request,
-                lambda: ask_user_model(provider, messages, shared_http_client(self.runtime)),
-            )
-            completion = ChatCompletion.model_validate(data)
-        except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
-            if self._player is not None and isinstance(error, ValidationError):
-                raise self._unreadable_replay("user model response", error) from None
-            raise UserModelError(
-                f"the user model {provider.model!r} sent a response that is not a chat completion ({error})"
-            ) from None
+        completion = await self._helper_completion(
+            "user_model",
+            len(self.turns) + 1,
+            request,
+            lambda: ask_user_model(provider, messages, shared_http_client(self.runtime)),
+            (UserModelError, f"the user model {provider.model!r}"),
+        )
         call = user_model_call(provider.model, completion, (time.perf_counter() - started) * 1000)
         call.cost_usd = self.prices.cost(provider.model, call.usage) if self.prices else None
         call.source = "replayed" if self._player else ("recorded" if self._writer else "live")
         return call
+
+    async def _helper_completion(
+        self,
+        kind: InteractionKind,
+        turn: int,
+        request: dict[str, Any],
+        live: Callable[[], Awaitable[Any]],
+        failure: tuple[type[Exception], str],
+    ) -> ChatCompletion:
+        """A helper model's (the judge's, the user model's) chat completion for `request`, replayed or `live`; when
+        the answer is not one, the error of `failure` (its type, and the words that name the model) says why."""
+        try:
+            return ChatCompletion.model_validate(await self._exchange(kind, turn, request, live))
+        except ValueError as error:  # not JSON, or not a chat completion (also when it is being recorded)
+            if self._player is not None and isinstance(error, ValidationError):
+                raise self._unreadable_replay(f"{kind.replace('_', ' ')} response", error) from None
+            error_type, model = failure
+            raise error_type(f"{model} sent a response that is not a chat completion ({error})") from None
 
     def _unreadable_replay(self, what: str, error: ValidationError) -> RecordingMismatch:
         """A replayed response that cannot be read: the recording was edited since it was made."""
