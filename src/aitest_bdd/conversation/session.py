@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import openai
@@ -152,6 +152,11 @@ class AgentSession:
         if not 1 <= number <= len(self.turns):
             raise TurnError(f"there is no turn {number}: the conversation has {len(self.turns)} turn(s)")
         return self.turns[number - 1]
+
+    @property
+    def _source(self) -> Literal["live", "recorded", "replayed"]:
+        """Where this session's answers come from now: replayed from a recording, recorded, or only live."""
+        return "replayed" if self._player else ("recorded" if self._writer else "live")
 
     @property
     def is_open(self) -> bool:
@@ -365,7 +370,7 @@ class AgentSession:
         message = valid_text(message)
         turn = Turn(number=len(self.turns) + 1, user_message=message, model=self.agent.provider.model)
         turn.simulated = simulated
-        turn.source = "replayed" if self._player else ("recorded" if self._writer else "live")
+        turn.source = self._source
         turn.prompt, turn.resources = prompt, list(self._context)
         if self.conversation.trace_id is not None:
             turn.started_at = datetime.now(UTC)
@@ -443,7 +448,7 @@ class AgentSession:
         )
         call = user_model_call(provider.model, completion, (time.perf_counter() - started) * 1000)
         call.cost_usd = self.prices.cost(provider.model, call.usage) if self.prices else None
-        call.source = "replayed" if self._player else ("recorded" if self._writer else "live")
+        call.source = self._source
         return call
 
     async def _helper_completion(
