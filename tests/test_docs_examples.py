@@ -34,6 +34,7 @@ NOT_RUN = {
     ("docs/python-api.md", 'turn = await aitest_run(agent, "Move 5000 to savings")'): "a fragment of a test body",
     ("docs/sessions.md", 'pytest_plugins = ["step_defs.banking_steps"]'): "names the example project's module",
     ("docs/report.md", "from pathlib import Path"): "reads the results.json of an earlier run",
+    ("docs/agents.md", "from openai import AsyncOpenAI"): "wraps the reader's own agent (my_company.support)",
 }
 """Blocks that are not run, by file and first line, with the reason."""
 

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from .app import AgentApp
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 SECRET_WORDS = frozenset(
     {"key", "apikey", "token", "secret", "password", "passwd", "auth", "credential", "credentials", "signature", "sig"}
@@ -240,7 +242,13 @@ class Agent(_Frozen):
     `max_tool_result_chars` and `max_response_chars` cut a tool result or a model's reply that is longer
     (the cut is marked, and the full size kept); `turn_timeout` stops a turn that runs longer, whatever
     it waits on.
+
+    With `app`, the agent is one that aitest-bdd does not run itself (an `AgentApp`: a framework's agent, a
+    script, a service): the app brings its own tools and prompt, and `provider` is the model that its model
+    calls are forwarded to.
     """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     name: str
     provider: Provider
@@ -250,6 +258,7 @@ class Agent(_Frozen):
     max_tool_result_chars: int = 100_000
     max_response_chars: int = 100_000
     turn_timeout: float = 600.0
+    app: AgentApp | None = None
 
     @field_validator("turn_timeout")
     @classmethod
@@ -271,6 +280,15 @@ class Agent(_Frozen):
         if value < 100:
             raise ValueError(f"{info.field_name} must be at least 100")
         return value
+
+    @model_validator(mode="after")
+    def _app_brings_its_own(self) -> Agent:
+        if self.app is not None and (self.mcp_servers or self.system_prompt):
+            given = "mcp_servers" if self.mcp_servers else "system_prompt"
+            raise ValueError(
+                f"an agent with an app runs its own tools and prompt: give {given} to the app, not to the Agent"
+            )
+        return self
 
     def with_model(self, model: str) -> Agent:
         """This agent on another model."""

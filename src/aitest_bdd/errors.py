@@ -23,6 +23,13 @@ def first_leaf(error: BaseException) -> BaseException:
     return error
 
 
+def cause(error: BaseException) -> str:
+    """`ErrorType: first line of its message`, looking inside exception groups."""
+    leaf = first_leaf(error)
+    lines = str(leaf).strip().splitlines()
+    return f"{type(leaf).__name__}: {lines[0]}" if lines else type(leaf).__name__
+
+
 def problem(error: ValidationError, within: tuple[str | int, ...] = ()) -> str | None:
     """The first thing pydantic found wrong in one line, and how many more there are, or None when nothing is.
 

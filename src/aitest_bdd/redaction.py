@@ -55,8 +55,10 @@ class Redactor:
             self._finder = re.compile("|".join(re.escape(secret) for secret in longest_first))
 
     def learn_agent(self, agent: Agent) -> None:
-        """Learn the secrets in an agent's provider and MCP servers."""
+        """Learn the secrets in an agent's provider, MCP servers and app."""
         self.learn_provider(agent.provider)
+        if agent.app is not None:
+            self.learn(agent.app.secrets())
         for server in agent.mcp_servers:
             self.learn(server_secrets(server))
             if isinstance(server.sampling_model, Provider):

@@ -35,6 +35,7 @@ from ..tools.offers import OfferMethod, Offers, PromptResult, ResourceResult
 from ..tools.stubs import ToolStubs
 from ..tools.toolbox import Toolbox, open_toolbox
 from ..unicode import valid_data, valid_text
+from .app_turns import AppConversation
 from .judge import JudgeError, ask_judge
 from .judge_questions import (
     SAMPLE_TEMPERATURE,
@@ -44,10 +45,19 @@ from .judge_questions import (
     verdict_question,
     vote_from,
 )
-from .mcp_context import named_server, prompt_messages, prompt_server, prompt_text, resource_message, resource_server
+from .mcp_context import (
+    OfferError,
+    named_server,
+    prompt_messages,
+    prompt_server,
+    prompt_text,
+    resource_message,
+    resource_server,
+)
+from .model_calls import model_call
 from .pricing import PriceTable
-from .replies import TRUNCATED_FROM, UNFINISHED, cut_replies
-from .responses_api import RESPONSES_PATH, carried, chat_completion, reasoning_summary, responses_body
+from .replies import UNFINISHED, cut_replies
+from .responses_api import RESPONSES_PATH, carried, chat_completion, responses_body
 from .sampling_cost import turn_cost
 from .server_requests import answerers, check_answered, check_replayed_answers, replaying, take_events
 from .simulated_user import UserModelError, ask_user_model, user_model_call
@@ -57,12 +67,10 @@ from .turns import (
     ContextResource,
     Conversation,
     Judgement,
-    ModelCall,
     OfferedTool,
     ServerPrompt,
     ToolCall,
     Turn,
-    Usage,
     UserModelCall,
 )
 from .user_answers import UserAnswers
@@ -84,6 +92,7 @@ class Checkpoint:
     turns: int
     interactions: int
     context: tuple[ContextResource, ...] = ()
+    app_state: Any = None
 
 
 class AgentSession:
@@ -108,7 +117,9 @@ class AgentSession:
         self.agent = agent
         self.runtime = runtime
         self.prices = prices
-        self.conversation = Conversation(agent=agent.name, model=agent.provider.model)
+        self.conversation = Conversation(
+            agent=agent.name, model=agent.provider.model, app=agent.app.label if agent.app is not None else None
+        )
         self.history: list[Message] = []
         if agent.system_prompt:
             self.history.append({"role": "system", "content": agent.system_prompt})
@@ -133,6 +144,9 @@ class AgentSession:
         """The feature's answers to the questions MCP servers ask during tool calls."""
         self.tool_stubs = ToolStubs()
         """The scenario's tool stubs and faults: they hold for this conversation only."""
+        self._app: AppConversation | None = None
+        """When an app runs the agent: its conversation, started on `open`."""
+        self._app_running: AbstractContextManager[None] | None = None
         if traced:  # --aitest-otel: the model and the MCP servers are sent the trace context
             start_trace(self.conversation)
 
@@ -188,7 +202,7 @@ class AgentSession:
             self._annotations = recorded.tool_annotations
         else:
             self._client, self._model = make_client(self.agent.provider, shared_http_client(self.runtime))
-        if recorded is None or self._real_tools:
+        if self.agent.app is None and (recorded is None or self._real_tools):
             self._start_servers()
         if self._cassette is not None and self._cassette.recording:
             provider = self.agent.provider
@@ -197,8 +211,21 @@ class AgentSession:
             recording.task_only_tools = self.conversation.task_only_tools
             recording.tool_annotations = self._annotations
             self._writer = Writer(self._cassette, recording)
+        if self.agent.app is not None:
+            self._start_app()
         self._note_what_the_agent_was_given()
         self._open = True
+
+    def _start_app(self) -> None:
+        """Start the app that runs the agent, its model calls pointed at the model proxy."""
+        app = AppConversation(self.agent, self.runtime, self._exchange, self._forward, self.conversation)
+        running = self.runtime.hold(app.running())
+        try:
+            running.__enter__()
+        except BaseException:
+            self.close()
+            raise
+        self._app, self._app_running = app, running
 
     def _note_what_the_agent_was_given(self) -> None:
         """Put the system prompt, the tools offered and, when replaying, the recording's origin on the conversation."""
@@ -249,8 +276,11 @@ class AgentSession:
     def close(self) -> None:
         """Stop the MCP servers, on the loop that started them. The run's HTTP pool outlives the session."""
         toolbox_cm, self._toolbox_cm, self._toolbox = self._toolbox_cm, None, None
+        app_running, self._app, self._app_running = self._app_running, None, None
         self._client = None
         self._open = False
+        if app_running is not None:
+            app_running.__exit__(None, None, None)
         if toolbox_cm is not None:
             toolbox_cm.__exit__(None, None, None)
 
@@ -260,7 +290,8 @@ class AgentSession:
             interactions = self._player.position
         else:
             interactions = len(self._writer.recording.interactions) if self._writer else 0
-        return Checkpoint(list(self.history), len(self.turns), interactions, tuple(self._context))
+        app_state = self._app.state if self._app is not None else None
+        return Checkpoint(list(self.history), len(self.turns), interactions, tuple(self._context), app_state)
 
     def rewind(self, checkpoint: Checkpoint) -> None:
         """Forget what came after `checkpoint`: its turns leave the history, the conversation and the recording.
@@ -269,6 +300,8 @@ class AgentSession:
         """
         self.history = list(checkpoint.history)
         self._context = list(checkpoint.context)
+        if self._app is not None:
+            self._app.state = checkpoint.app_state
         del self.turns[checkpoint.turns :]
         users = self.conversation.simulated_users
         users[:] = [user for user in users if user.first_turn <= checkpoint.turns]
@@ -347,6 +380,12 @@ class AgentSession:
         """The servers' result for `request`, made before the next turn (and recorded under its number): replayed
         from the recording, or asked of the toolbox (and recorded)."""
 
+        if self.agent.app is not None:
+            raise OfferError(
+                f"agent {self.agent.name!r} is run by its {self.agent.app.label}, which holds its MCP servers: "
+                "their prompts, resources and offers are out of aitest-bdd's reach"
+            )
+
         async def live() -> dict[str, Any]:
             assert self._toolbox is not None
             return (await ask(self._toolbox)).model_dump(mode="json")
@@ -381,7 +420,11 @@ class AgentSession:
         limit = self.agent.turn_timeout
         try:
             with anyio.move_on_after(limit) as bound:
-                await self._loop(turn, messages)
+                if self._app is not None:
+                    await self._app.run(turn, self.history)
+                    messages.append({"role": "assistant", "content": turn.final_response})
+                else:
+                    await self._loop(turn, messages)
         except (TurnError, ToolServerError, ConfigError, RecordingMismatch) as error:
             turn.error = valid_text(str(error))
         else:
@@ -569,24 +612,9 @@ class AgentSession:
                 raise TurnError(f"model {provider.model!r} returned a response with no choices")
             choice = response.choices[0]
             reply = choice.message
-            usage = Usage.reported(response.usage)
-            turn.usage = turn.usage + usage
-            turn.model_calls.append(
-                ModelCall(
-                    model=response.model or self._model,
-                    content=reply.content,
-                    tool_calls=[call.function.name for call in reply.tool_calls or []],
-                    finish_reason=choice.finish_reason,
-                    refusal=reply.refusal,
-                    usage=usage,
-                    duration_ms=(time.perf_counter() - started) * 1000,
-                    truncated_from=(choice.model_extra or {}).get(TRUNCATED_FROM),
-                    reasoning_summary=reasoning_summary(reply),
-                    first_token_ms=(response.model_extra or {}).get(FIRST_TOKEN_MS),
-                    span_id=span_id,
-                    started_ms=offset,
-                )
-            )
+            call = model_call(response, self._model, (time.perf_counter() - started) * 1000, span_id, offset)
+            turn.usage = turn.usage + call.usage
+            turn.model_calls.append(call)
             unfinished = UNFINISHED.get(choice.finish_reason or "")
             if unfinished:
                 raise TurnError(f"model {provider.model!r} {unfinished}")
@@ -621,6 +649,26 @@ class AgentSession:
                 turn.tool_calls.append(tool_call)
                 answered.append(tool_call)
             messages.extend(round_messages(answered))
+
+    async def _forward(self, api: Literal["chat", "responses"], body: dict[str, Any]) -> Any:
+        """Send an app's model call, as its agent made it, to the agent's provider (not streamed: the proxy streams
+        the answer when the agent asked for a stream)."""
+        assert self._client is not None
+        provider = self.agent.provider
+        wire = {key: value for key, value in body.items() if key not in ("stream", "stream_options")}
+        wire["model"] = self._model
+        with counting_requests() as sent:
+            try:
+                return await self._client.post(
+                    RESPONSES_PATH if api == "responses" else CHAT_PATH, body=wire, cast_to=object
+                )
+            except openai.APIError as error:
+                raise TurnError(describe_api_error(error, provider, sent.sent)) from None
+            except Exception as error:
+                transport = describe_transport_error(error, provider)
+                if transport is None:
+                    raise
+                raise TurnError(transport) from None
 
     def _trace_headers(self, span_id: str | None) -> dict[str, Any]:
         """The request options that send a model call's span to the model (`--aitest-otel`): a `traceparent` header."""

@@ -31,6 +31,8 @@ def format_turn(turn: Turn, *, show_error: bool = True, tools: bool = True) -> s
         arguments = f" {_json(turn.prompt.arguments)}" if turn.prompt.arguments else ""
         lines.append(f"  prompt: {turn.prompt.name}{arguments} ({turn.prompt.server})")
     lines.append(f"  user: {cut(turn.user_message)}")
+    if turn.hidden_tool_calls and tools:
+        lines.append("  tool calls: not exposed by this agent")
     for call in turn.tool_calls if tools else []:
         marker = "error" if call.is_error else "result"
         arguments = _json(call.arguments) if call.arguments or not call.raw_arguments else call.raw_arguments

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..errors import TurnError
 from ..tools.answers import ContentBlock
 from ..tools.call_events import CallEvents
 
@@ -254,6 +255,8 @@ class Turn(BaseModel):
     """Whether a simulated user (the user model) wrote the user message."""
     started_at: datetime | None = None
     """With `--aitest-otel`: when the turn started (the calls' `started_ms` count from it)."""
+    hidden_tool_calls: str | None = None
+    """Why this turn's tool calls cannot be seen (an agent that does not expose them), or None when they can."""
 
     @property
     def live_duration_ms(self) -> float | None:
@@ -265,17 +268,23 @@ class Turn(BaseModel):
         """True when the agent answered without an error."""
         return self.error is None
 
+    def seen_tool_calls(self) -> list[ToolCall]:
+        """The turn's tool calls; a TurnError that says why when the agent does not expose them."""
+        if self.hidden_tool_calls:
+            raise TurnError(self.hidden_tool_calls)
+        return self.tool_calls
+
     def tool_calls_for(self, name: str) -> list[ToolCall]:
-        """The calls to the tool `name`, in order."""
-        return [call for call in self.tool_calls if call.name == name]
+        """The calls to the tool `name`, in order (a TurnError when the agent does not expose its tool calls)."""
+        return [call for call in self.seen_tool_calls() if call.name == name]
 
     def tool_was_called(self, name: str) -> bool:
         """Whether the tool `name` was called in this turn."""
-        return any(call.name == name for call in self.tool_calls)
+        return bool(self.tool_calls_for(name))
 
     def tool_call_count(self, name: str | None = None) -> int:
         """How many calls to `name` (or to any tool) this turn made."""
-        return len(self.tool_calls if name is None else self.tool_calls_for(name))
+        return len(self.seen_tool_calls() if name is None else self.tool_calls_for(name))
 
     def tool_call_arg(self, name: str, key: str) -> Any:
         """The argument `key` of the first call to `name`, or None."""
@@ -292,6 +301,9 @@ class Conversation(BaseModel):
 
     agent: str
     model: str
+    app: str | None = None
+    """What ran the agent when aitest-bdd did not (an app: "LangGraph graph", "service"); None for its own loop.
+    Its system prompt is then unknown, and its tools are those it offered its model, with no server."""
     system_prompt: str | None = None
     tools: list[OfferedTool] = Field(default_factory=list)
     recorded_at: datetime | None = None

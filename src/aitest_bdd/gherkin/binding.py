@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import ValidationError
 
+from ..app import AppError
 from ..config import Agent, ConfigError, explain
 from ..errors import ToolServerError
 from ..recording.cassette import Cassette, RecordingMismatch
@@ -130,7 +131,7 @@ def _open(session: AgentSession) -> None:
     """Open the session (a no-op once open); a start that fails fails the step."""
     try:
         session.open()
-    except (ConfigError, ToolServerError, RecordingMismatch) as error:
+    except (ConfigError, ToolServerError, RecordingMismatch, AppError) as error:
         problem = f"agent {session.agent.name!r} could not start: {error}"
     else:
         return

@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pytest
+
 from ..conversation.turns import ToolCall, Turn
+from ..errors import TurnError
 
 if TYPE_CHECKING:
     from ..conversation.session import AgentSession
@@ -24,7 +27,11 @@ class Scope:
 
     @property
     def tool_calls(self) -> list[ToolCall]:
-        return [call for turn in self.turns for call in turn.tool_calls]
+        """The tool calls of these turns; the step fails when an agent that does not expose them made a turn."""
+        try:
+            return [call for turn in self.turns for call in turn.seen_tool_calls()]
+        except TurnError as error:
+            pytest.fail(str(error), pytrace=False)
 
 
 def scope_of(session: AgentSession, words: str | None) -> Scope:

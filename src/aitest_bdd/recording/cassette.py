@@ -113,8 +113,9 @@ class Cassette:
         )
 
     def save(self) -> None:
-        """Write the new recording (only when recording, and something was recorded)."""
-        if not self.recording or not any(s.interactions for s in self.new.sessions.values()):
+        """Write the new recording (only when recording, and something was recorded: an interaction, or a turn of an
+        agent that made no model call aitest-bdd could see)."""
+        if not self.recording or not any(s.interactions or s.turn_durations_ms for s in self.new.sessions.values()):
             return
         self.new.models = sorted(
             {

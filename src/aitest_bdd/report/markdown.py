@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..conversation.turns import Conversation, Turn
+from ..results.coverage import ungated_note
 from ..results.schema import RunResults, StepResult, TestResult
 from ..results.tool_surface import ToolSurface
 from .html import (
@@ -176,13 +178,17 @@ def baseline_section(baseline: Baseline | None) -> list[str]:
 
 
 def tool_surface_section(surface: ToolSurface | None) -> list[str]:
-    """Each MCP server's share of exercised tools, and the tool lint's findings."""
+    """Each MCP server's share of exercised tools (and each app's, under its agent), and the tool lint's findings."""
     if surface is None or not (surface.servers or surface.findings):
         return []
-    lines = ["### Tool coverage", "", row("MCP server", "Exercised", "Never exercised"), row("---", "---:", "---")]
+    apps = [server.server for server in surface.servers if server.agent is not None]
+    header = row("MCP server or agent" if apps else "MCP server", "Exercised", "Never exercised")
+    lines = ["### Tool coverage", "", header, row("---", "---:", "---")]
     for server in surface.servers:
         exercised = f"{server.exercised} of {len(server.tools)}"
         lines.append(row(cell(server.server, 80), exercised, cell(", ".join(server.never) or "–", 300)))
+    if apps:
+        lines += ["", f"{cell(ungated_note(surface) or '', 400)}."]
     lines += ["", "### Tool lint", ""]
     if not surface.findings:
         lines += [f"No findings in the definitions of {len(surface.definitions):,} tools.", ""]
@@ -195,6 +201,35 @@ def tool_surface_section(surface: ToolSurface | None) -> list[str]:
             lines += ["", f"… and {len(surface.findings) - MAX_ROWS} more findings: see the HTML report."]
         lines.append("")
     return [*lines, *(f"{cell(note, 400)}\n" for note in surface.not_checked)]
+
+
+def agents_section(tests: list[TestResult]) -> list[str]:
+    """What ran each agent, when an app ran some: its turns and tool calls, or that its tool calls were not seen."""
+    latest: dict[tuple[object, ...], Conversation] = {}  # a Python session's tests each hold its conversation so far
+    for test in tests:
+        for index, conversation in enumerate(test.conversations):
+            session = test.kind == "python" and test.session
+            key = (test.session, conversation.agent, conversation.attempt) if session else (test.nodeid, index)
+            if len(conversation.turns) >= len(latest.get(key, conversation).turns):
+                latest[key] = conversation
+    agents: dict[tuple[str, str, str], list[Turn]] = {}
+    for conversation in latest.values():
+        key = (conversation.agent, conversation.app or "aitest-bdd", conversation.model)
+        agents.setdefault(key, []).extend(conversation.turns)
+    if all(app == "aitest-bdd" for _agent, app, _model in agents):
+        return []
+    lines = ["### Agents", "", row("Agent", "Run by", "Model", "Turns", "Tool calls"), row(*["---"] * 3, "---:", "---")]
+    for (agent, app, model), turns in agents.items():
+        lines.append(row(cell(agent, 80), cell(app, 80), cell(model, 80), f"{len(turns):,}", _tool_calls_text(turns)))
+    return [*lines, ""]
+
+
+def _tool_calls_text(turns: list[Turn]) -> str:
+    hidden = sum(turn.hidden_tool_calls is not None for turn in turns)
+    if hidden and hidden == len(turns):
+        return "tool calls not exposed by this agent"
+    calls = f"{sum(len(turn.tool_calls) for turn in turns):,}"
+    return f"{calls} (not exposed in {hidden:,} turn{'s' * (hidden != 1)})" if hidden else calls
 
 
 def context_section(tests: list[TestResult]) -> list[str]:
@@ -252,6 +287,7 @@ def render_markdown(results: RunResults, *, baseline: Baseline | None = None) ->
     lines += models_section(model_tallies(results.tests))
     lines += repeats_section(results.tests, model_rates(results.tests))
     lines += matrix_section(build_matrix(results.tests))
+    lines += agents_section(results.tests)
     lines += context_section(results.tests)
     lines += tool_surface_section(results.tool_surface)
     lines += server_requests_section(results.tests)

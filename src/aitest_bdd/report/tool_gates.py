@@ -15,6 +15,7 @@ from ..results.coverage import (
     leave_definitions_out,
     lint_line,
     parse_share,
+    ungated_note,
 )
 from ..results.schema import TestResult
 from ..results.tool_surface import ToolSurface
@@ -69,10 +70,12 @@ class ToolSurfaceWatch:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def summarize(self, terminalreporter: Any) -> None:
-        """One line per MCP server, the lint's count, and each gate failure."""
+        """One line per MCP server (and per agent run by an app), the lint's count, and each gate failure."""
         surface = self.surface()
         for line in coverage_lines(surface):
             terminalreporter.write_line(line)
+        if self.min_coverage is not None and (note := ungated_note(surface)):
+            terminalreporter.write_line(note)
         if line := lint_line(surface):
             terminalreporter.write_line(line, yellow=not self.strict, red=self.strict)
         for failure in self.failures:

@@ -189,6 +189,8 @@ def _trajectory(base: TestResult, new: TestResult) -> str | None:
 def _calls(turns: list, number: int) -> str | None:
     if number > len(turns):
         return "(no such turn)"
+    if turns[number - 1].hidden_tool_calls:
+        return "tool calls not exposed"
     calls = turns[number - 1].tool_calls
     return ", ".join(f"{call.name}({json.dumps(call.arguments, sort_keys=True)})" for call in calls) or None
 

@@ -1,5 +1,8 @@
 """Tool-surface coverage: for each MCP server, which of its tools the tests offered, called and exercised.
 
+The tools an app offered its model have no known server: they are covered under their agent (`agent NAME (APP)`),
+apart from the MCP servers and from `--aitest-min-tool-coverage`.
+
 It is computed from the tests' results alone (their conversations' offered tools and tool calls), so a
 serial run, a run under pytest-xdist and `aitest-bdd-merge` of shards come to the same coverage.
 """
@@ -42,6 +45,10 @@ class ConversationUse:
     key: tuple[Any, ...]
     offered: frozenset[ToolKey]
     calls: tuple[CallUse, ...]
+    definitions: frozenset[tuple[ToolKey, str]] = frozenset()
+    """Each offered tool with its definition's digest."""
+    app_agent: str | None = None
+    """The agent, when an app ran it: its tools are grouped under it."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +120,14 @@ def use_of(test: TestResult) -> TestToolUse:
     )
 
 
+def app_label(conversation: Conversation) -> str:
+    """The group an app's tools are covered in: `agent banking (LangGraph graph)`."""
+    return f"agent {conversation.agent} ({conversation.app})"
+
+
 def _conversation_use(test: TestResult, index: int, conversation: Conversation) -> ConversationUse:
-    owner = {tool.name: tool.server or UNKNOWN_SERVER for tool in conversation.tools}
+    unknown = UNKNOWN_SERVER if conversation.app is None else app_label(conversation)
+    owner = {tool.name: tool.server or unknown for tool in conversation.tools}
     if test.kind == "python" and test.session:
         key: tuple[Any, ...] = (test.session, conversation.agent, conversation.attempt)
     else:
@@ -133,7 +146,11 @@ def _conversation_use(test: TestResult, index: int, conversation: Conversation) 
         for call in turn.tool_calls
         if call.name in owner and not call.stubbed  # a stub answered: the server's tool did not run
     )
-    return ConversationUse(key, frozenset((server, name) for name, server in owner.items()), calls)
+    offered = frozenset((server, name) for name, server in owner.items())
+    digests = frozenset(
+        ((owner[tool.name], tool.name), tool.definition) for tool in conversation.tools if tool.definition
+    )
+    return ConversationUse(key, offered, calls, digests, conversation.agent if conversation.app is not None else None)
 
 
 def coverage(uses: Iterable[TestToolUse], definitions: list[OfferedTool]) -> list[ServerCoverage]:
@@ -143,8 +160,14 @@ def coverage(uses: Iterable[TestToolUse], definitions: list[OfferedTool]) -> lis
     calls: dict[ToolKey, list[tuple[str, CallUse]]] = defaultdict(list)
     seen_conversations: set[tuple[Any, ...]] = set()
     seen_turns: set[tuple[tuple[Any, ...], int]] = set()
+    apps: dict[str, str] = {}
+    keys_of: dict[str, set[ToolKey]] = defaultdict(set)
     for use in sorted(uses, key=lambda use: (use.turns, use.nodeid)):
         for conversation in use.conversations:
+            for tool, digest in conversation.definitions:
+                keys_of[digest].add(tool)
+            if conversation.app_agent is not None:
+                apps.update((server, conversation.app_agent) for server, _name in conversation.offered)
             if conversation.key not in seen_conversations:
                 seen_conversations.add(conversation.key)
                 offered.update(conversation.offered)
@@ -155,7 +178,8 @@ def coverage(uses: Iterable[TestToolUse], definitions: list[OfferedTool]) -> lis
             seen_turns.update((conversation.key, turn) for turn in new)
     schemas: dict[ToolKey, list[dict[str, Any]]] = defaultdict(list)
     for tool in definitions:
-        schemas[(tool.server or UNKNOWN_SERVER, tool.name)].append(tool.parameters or {})
+        for key in keys_of.get(tool.definition or "", ()):
+            schemas[key].append(tool.parameters or {})
     servers: dict[str, list[ToolCoverage]] = defaultdict(list)
     for key in sorted(offered):
         made = calls.get(key, [])
@@ -169,7 +193,7 @@ def coverage(uses: Iterable[TestToolUse], definitions: list[OfferedTool]) -> lis
                 parameters=_parameters(schemas.get(key, []), [call for _nodeid, call in made]),
             )
         )
-    return [ServerCoverage(server=server, tools=tools) for server, tools in servers.items()]
+    return [ServerCoverage(server=server, tools=tools, agent=apps.get(server)) for server, tools in servers.items()]
 
 
 def _parameters(schemas: list[dict[str, Any]], calls: list[CallUse]) -> list[ParameterUse]:
@@ -217,13 +241,25 @@ def coverage_lines(surface: ToolSurface) -> list[str]:
 
 
 def coverage_shortfalls(surface: ToolSurface, share: float) -> list[str]:
-    """Why the run fails `--aitest-min-tool-coverage`: each server whose share of exercised tools is below it."""
+    """Why the run fails `--aitest-min-tool-coverage`: each MCP server whose share of exercised tools is below it
+    (an app's tools, whose server is not known, do not count)."""
     return [
         f"MCP server {server.server!r} exercised {server.exercised} of {len(server.tools)} tools "
         f"({server.share:.0%}), below --aitest-min-tool-coverage {share:.0%}: never exercised {', '.join(server.never)}"
         for server in surface.servers
-        if server.share < share
+        if server.agent is None and server.share < share
     ]
+
+
+def ungated_note(surface: ToolSurface) -> str | None:
+    """What `--aitest-min-tool-coverage` leaves out: the tools of agents run by apps; None when there are none."""
+    agents = [server.agent for server in surface.servers if server.agent is not None]
+    if not agents:
+        return None
+    return (
+        "--aitest-min-tool-coverage counts MCP servers only, not the tools an app offered its model "
+        f"(agent{'s' * (len(agents) > 1)} {', '.join(agents)}): their servers are not known"
+    )
 
 
 def lint_line(surface: ToolSurface) -> str | None:

@@ -1,7 +1,8 @@
 """Tool lint: what in the MCP tools' definitions makes them harder for a model to use well, each with its fix.
 
 The rules are pure functions of the definitions a run was offered (`OfferedTool`, with parameters and
-annotations). A definition known only from a recording has no annotations: the rules on them skip it.
+annotations). A definition known only from a recording has no annotations: the rules on them skip it. Nor has
+a tool an app offered its model, which has no known server either: its findings name the server `(app)`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ _NAMED_CHOICES = re.compile(
 _EXAMPLES = re.compile(r"(?:e\.g\.|for example|such as|like)\s*:?\s*$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\W_]+")
 _NOT_CHOICES = frozenset({"boolean", "object", "array"})
+APP_SERVER = "(app)"
+"""The server a finding names for a tool an app offered its model."""
 
 
 def lint(definitions: list[OfferedTool]) -> tuple[list[LintFinding], list[str]]:
@@ -38,10 +41,15 @@ def lint(definitions: list[OfferedTool]) -> tuple[list[LintFinding], list[str]]:
             findings.setdefault((finding.rule, finding.server, finding.tool, finding.field), finding)
     for finding in [*similar_names(definitions), *changed_definitions(definitions)]:
         findings.setdefault((finding.rule, finding.server, finding.tool, finding.field), finding)
-    unannotated = sorted({(tool.server or "", tool.name) for tool in definitions if tool.annotations is None})
+    unannotated = sorted({(tool.server, tool.name) for tool in definitions if tool.annotations is None and tool.server})
     not_checked = []
+    if from_apps := sorted({tool.name for tool in definitions if tool.server is None}):
+        not_checked.append(
+            f"readOnlyHint and destructiveHint not checked on {', '.join(from_apps)}: tools an app offered its model, "
+            "whose requests carry no MCP annotations"
+        )
     if unannotated:
-        names = ", ".join(f"{name} ({server})" if server else name for server, name in unannotated)
+        names = ", ".join(f"{name} ({server})" for server, name in unannotated)
         not_checked.append(
             f"readOnlyHint and destructiveHint, and changes between sessions, not checked on {names}: known only "
             "from recordings made before annotations were kept (re-record them, or run live, to check)"
@@ -51,7 +59,8 @@ def lint(definitions: list[OfferedTool]) -> tuple[list[LintFinding], list[str]]:
 
 
 def _finding(rule: str, tool: OfferedTool, field: str, problem: str, fix: str) -> LintFinding:
-    return LintFinding(rule=rule, server=tool.server or "", tool=tool.name, field=field, problem=problem, fix=fix)
+    server = tool.server or APP_SERVER
+    return LintFinding(rule=rule, server=server, tool=tool.name, field=field, problem=problem, fix=fix)
 
 
 def description_findings(tool: OfferedTool) -> Iterator[LintFinding]:

@@ -48,10 +48,13 @@ class ToolCoverage(BaseModel):
 
 
 class ServerCoverage(BaseModel):
-    """The tools one MCP server (by its label) offered in the run, and which of them the tests exercised."""
+    """The tools one MCP server (by its label) offered in the run, and which of them the tests exercised; or those
+    an app offered its model, whose server is not known, under their agent."""
 
     server: str
     tools: list[ToolCoverage] = Field(default_factory=list)
+    agent: str | None = None
+    """The agent whose app offered these tools (`server` is then `agent NAME (APP)`); None for an MCP server."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from aitest_bdd.conversation.turns import SCRIPTED_MODEL_PREFIX
 from aitest_bdd.gherkin.matching import MISSING, lookup
+from aitest_bdd.models.sse import chat_events, response_events
 
 MODEL_ID = SCRIPTED_MODEL_PREFIX
 HANG_SECONDS = 3600.0
@@ -329,69 +330,6 @@ def _json_field(text: str, path: str) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _pieces(text: str) -> list[str]:
-    """A text cut into the pieces a stream sends: a word each, with the space after it."""
-    return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
-
-
-def _chat_events(completion: dict[str, Any]) -> bytes:
-    """A chat completion as the chunks of a stream: the role, the text a word at a time, the refusal, each tool call
-    (its name, then its arguments), the finish reason, a last chunk with the usage, and `[DONE]`."""
-    head = {key: completion[key] for key in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
-    deltas: list[tuple[dict[str, Any], str | None]] = []
-    for choice in completion["choices"]:
-        message = choice["message"]
-        deltas.append(({"role": "assistant"}, None))
-        deltas += [({"content": piece}, None) for piece in _pieces(message.get("content") or "")]
-        if message.get("refusal"):
-            deltas.append(({"refusal": message["refusal"]}, None))
-        for index, call in enumerate(message.get("tool_calls") or []):
-            named = {"index": index, "id": call["id"], "type": "function"}
-            named["function"] = {"name": call["function"]["name"], "arguments": ""}
-            deltas.append(({"tool_calls": [named]}, None))
-            arguments = {"index": index, "function": {"arguments": call["function"]["arguments"]}}
-            deltas.append(({"tool_calls": [arguments]}, None))
-        deltas.append(({}, choice["finish_reason"]))
-    chunks = [head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]} for delta, finish in deltas]
-    chunks.append(head | {"choices": [], "usage": completion["usage"]})
-    return b"".join(f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks) + b"data: [DONE]\n\n"
-
-
-def _response_events(response: dict[str, Any]) -> bytes:
-    """A Responses API response as the events of a stream: created, each output item added, its text (a word at a
-    time), refusal or arguments, the item done, and the response completed (or incomplete)."""
-    events: list[dict[str, Any]] = [
-        {"type": "response.created", "response": response | {"status": "in_progress", "output": [], "usage": None}}
-    ]
-    for index, item in enumerate(response["output"]):
-        where = {"item_id": item["id"], "output_index": index}
-        if item["type"] == "message":
-            events.append({"type": "response.output_item.added", "output_index": index, "item": item | {"content": []}})
-            for part_index, part in enumerate(item["content"]):
-                at = where | {"content_index": part_index}
-                empty = {"type": "refusal", "refusal": ""} if part["type"] == "refusal" else part | {"text": ""}
-                events.append({"type": "response.content_part.added", "part": empty} | at)
-                if part["type"] == "refusal":
-                    events.append({"type": "response.refusal.delta", "delta": part["refusal"]} | at)
-                else:
-                    pieces = _pieces(part["text"])
-                    events += [{"type": "response.output_text.delta", "delta": piece} | at for piece in pieces]
-                events.append({"type": "response.content_part.done", "part": part} | at)
-        elif item["type"] == "function_call":
-            added = item | {"arguments": ""}
-            events.append({"type": "response.output_item.added", "output_index": index, "item": added})
-            events.append({"type": "response.function_call_arguments.delta", "delta": item["arguments"]} | where)
-        else:
-            events.append({"type": "response.output_item.added", "output_index": index, "item": item})
-        events.append({"type": "response.output_item.done", "output_index": index, "item": item})
-    final = "response.completed" if response["status"] == "completed" else "response.incomplete"
-    events.append({"type": final, "response": response})
-    return b"".join(
-        f"event: {event['type']}\ndata: {json.dumps(event | {'sequence_number': number})}\n\n".encode()
-        for number, event in enumerate(events)
-    )
-
-
 def _responses_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     """A Responses request's `instructions` and `input` items as chat messages: function calls as an assistant
     message's tool calls (a round's calls in one message), their outputs as tool messages. A ValueError says what
@@ -675,7 +613,7 @@ class ScriptedModelServer:
         if responses is not None:
             completion = self._response_object(completion, reply, encrypted=responses)
         if stream:
-            events = _response_events(completion) if responses is not None else _chat_events(completion)
+            events = response_events(completion) if responses is not None else chat_events(completion)
             return _Response(200, events, {"Content-Type": "text/event-stream"}, reply.trickle_seconds)
         return _Response(200, json.dumps(completion).encode(), trickle_seconds=reply.trickle_seconds)
 

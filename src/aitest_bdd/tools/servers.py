@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import anyio
@@ -22,10 +20,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import ValidationError
 
+from .. import process_group
 from ..config import MCPServer
 from ..errors import ToolServerError, first_leaf, problem
 from ..version import package_version
-from . import process_group
 from .answers import ToolAnswer
 from .call_events import Answerers
 from .content import answer_content, content_block
@@ -366,7 +364,7 @@ def _start_problem(server: ToolServer, error: BaseException) -> str | None:
 
 def _transport(config: MCPServer, errlog: IO[str]) -> Any:
     if config.transport == "stdio":
-        command = _group_led([_program(config), *(config.command or [])[1:]])
+        command = process_group.led([_program(config), *(config.command or [])[1:]])
         params = StdioServerParameters(
             command=command[0],
             args=command[1:],
@@ -390,16 +388,6 @@ def _program(config: MCPServer) -> str:
     if found is None:
         raise FileNotFoundError(name)
     return found
-
-
-def _group_led(command: list[str]) -> list[str]:
-    """`command`, run so that the processes it starts end with it, and it with this process (see `process_group`).
-
-    Windows ends them anyway.
-    """
-    if sys.platform == "win32":
-        return command
-    return [sys.executable, "-I", "-S", str(Path(process_group.__file__)), str(os.getpid()), *command]
 
 
 def _http_client(config: MCPServer) -> httpx2.AsyncClient:

@@ -20,8 +20,20 @@ TOOL = r'the tool "(?P<tool>[^"]*)"'
 THEN = r"(?P<then>then )?"
 
 
+def _own_loop(session: AgentSession) -> None:
+    """Fail the step when an app runs the agent: its tools are called by the app, out of the stubs' reach."""
+    app = session.agent.app
+    if app is not None:
+        pytest.fail(
+            f"tool stubs and faults need aitest-bdd's own tool loop: agent {session.agent.name!r} is run by its "
+            f"{app.label}, which calls its tools itself (stub them in the app, e.g. with a test MCP server)",
+            pytrace=False,
+        )
+
+
 def _known(session: AgentSession, tool: str) -> None:
     """Fail the step when the agent has no tool `tool`: no server offers it and the scenario has not declared it."""
+    _own_loop(session)
     names = [offered.name for offered in session.conversation.tools] + list(session.tool_stubs.declared)
     if tool not in names:
         pytest.fail(
@@ -83,6 +95,7 @@ def takes(aitest_session: AgentSession, tool: str, seconds: str) -> None:
 @given(parsers.re(rf'{TOOL}(?: described as "(?P<description>[^"]*)")? with the schema:'))
 def declares(aitest_session: AgentSession, tool: str, description: str | None, docstring: str | None = None) -> None:
     """Offer a tool no server has, with the docstring as its JSON input schema."""
+    _own_loop(aitest_session)
     step = f'Given the tool "{tool}" with the schema:'
     servers = [offered.server for offered in aitest_session.conversation.tools if offered.name == tool]
     if servers:
@@ -108,6 +121,7 @@ def declares(aitest_session: AgentSession, tool: str, description: str | None, d
 def server_down(aitest_session: AgentSession, server: str) -> None:
     """The agent runs as if the MCP server had failed to start: its tools are not offered, and a call of one
     gets the error of a tool that does not exist."""
+    _own_loop(aitest_session)
     labels = [config.label for config in aitest_session.agent.mcp_servers]
     if server not in labels:
         pytest.fail(

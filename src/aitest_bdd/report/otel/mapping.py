@@ -3,10 +3,10 @@
 The whole mapping is here, span names and attribute names, because the GenAI conventions are still in
 development: this module follows semantic conventions 1.44.0. One trace per conversation (a scenario is one
 conversation; each attempt of a repeated scenario is one): an `invoke_agent` span, and under it a `chat` span per
-model call and an `execute_tool` span per tool call (with the MCP attributes); each Then step and each judge
-verdict is a `gen_ai.evaluation.result` event on the `invoke_agent` span. Message contents (the system prompt, the
-user's and the model's messages, tool arguments and results, failure messages and the judge's reasoning) are
-added only with `content`.
+model call and an `execute_tool` span per tool call (with the MCP attributes for an MCP server's tool); each Then
+step and each judge verdict is a `gen_ai.evaluation.result` event on the `invoke_agent` span. Message contents
+(the system prompt, the user's and the model's messages, tool arguments and results, failure messages and the
+judge's reasoning) are added only with `content`.
 
 The spans are plain data: report/otel/sdk.py hands them to the OpenTelemetry SDK.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from ...conversation.trace_context import new_span_id
 from ...conversation.turns import Conversation, Judgement, ModelCall, ToolCall, Turn
 from ...results.schema import StepResult, TestResult
 
@@ -67,6 +68,8 @@ MCP_SERVER = "aitest.mcp.server"
 STUBBED = "aitest.tool.stubbed"
 STEP_LINE = "aitest.step.line"
 EVALUATOR = "aitest.evaluator"
+AGENT_APP = "aitest.agent.app"
+"""On `invoke_agent`: what ran the agent when aitest-bdd did not (its app's label, such as "LangGraph graph")."""
 
 THEN_KEYWORDS = frozenset({"Then"})
 CONTINUATIONS = frozenset({"And", "But", "*"})
@@ -155,6 +158,8 @@ def _conversation_spans(
     }
     if result.feature:
         attributes[FEATURE] = result.feature
+    if conversation.app is not None:
+        attributes[AGENT_APP] = conversation.app
     if conversation.attempt is not None:
         attributes[ATTEMPT] = conversation.attempt
     if content and conversation.system_prompt:
@@ -234,7 +239,7 @@ def _chat_span(
         parts += [{"type": "tool_call", "name": name} for name in call.tool_calls]
         reply = {"role": "assistant", "parts": parts, "finish_reason": call.finish_reason or ""}
         attributes[OUTPUT_MESSAGES] = json.dumps([reply])
-    return Span(trace, call.span_id or "", root, f"{CHAT} {turn.model}", "client", *when, attributes)
+    return Span(trace, _own_id(call), root, f"{CHAT} {turn.model}", "client", *when, attributes)
 
 
 def _tool_span(trace: str, root: str, turn: Turn, call: ToolCall, when: tuple[int, int], content: bool) -> Span:
@@ -243,12 +248,12 @@ def _tool_span(trace: str, root: str, turn: Turn, call: ToolCall, when: tuple[in
         TOOL_NAME: call.name,
         TOOL_CALL_ID: call.id,
         TOOL_TYPE: "function",
-        MCP_METHOD: MCP_TOOLS_CALL,
         TURN: turn.number,
         SOURCE: turn.source,
         STUBBED: call.stubbed,
     }
-    if call.server:
+    if call.server:  # an MCP server's tool (an app's tools have none known)
+        attributes[MCP_METHOD] = MCP_TOOLS_CALL
         attributes[MCP_SERVER] = call.server
     if call.is_error:
         attributes[ERROR_TYPE] = "tool_error"
@@ -256,7 +261,13 @@ def _tool_span(trace: str, root: str, turn: Turn, call: ToolCall, when: tuple[in
         attributes[TOOL_ARGUMENTS] = call.raw_arguments or json.dumps(call.arguments)
         attributes[TOOL_RESULT] = call.result_text
     error = (call.result_text if content else "") if call.is_error else None
-    return Span(trace, call.span_id or "", root, f"{EXECUTE_TOOL} {call.name}", "client", *when, attributes, [], error)
+    return Span(trace, _own_id(call), root, f"{EXECUTE_TOOL} {call.name}", "client", *when, attributes, [], error)
+
+
+def _own_id(call: ModelCall | ToolCall) -> str:
+    """The call's span id: the one it was sent, or a new one for a call that was sent none (such as a tool call an
+    app made, seen only in its model calls)."""
+    return call.span_id or new_span_id()
 
 
 def _judge_event(judgement: Judgement, time_ns: int, content: bool) -> Event:

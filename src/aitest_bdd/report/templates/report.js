@@ -348,7 +348,7 @@
   }
 
   function headStats(entry) {
-    const text = `${plural(entry.turns.length, "turn")} · ${plural(entry.toolCalls, "tool call")} · ` +
+    const text = `${plural(entry.turns.length, "turn")} · ${toolCallsText(entry)} · ` +
       `${plural(entry.tokens, "token")} · ${ms(entry.duration)}`;
     return el("span", "stats", text);
   }
@@ -420,10 +420,17 @@
     return list;
   }
 
+  // "3 tool calls", or what of them could not be seen: an agent run by an app may not expose its tool calls.
+  function toolCallsText(entry) {
+    const hidden = entry.turns.filter((item) => item.turn.hidden_tool_calls).length;
+    if (hidden && hidden === entry.turns.length) return "tool calls not exposed";
+    return plural(entry.toolCalls, "tool call") + (hidden ? ` (not exposed in ${plural(hidden, "turn")})` : "");
+  }
+
   function usageText(entry) {
     const prompt = sum(entry.turns, (item) => item.turn.usage.prompt_tokens);
     const completion = sum(entry.turns, (item) => item.turn.usage.completion_tokens);
-    return `${plural(entry.turns.length, "turn")} · ${plural(entry.toolCalls, "tool call")} · ${plural(entry.tokens, "token")} ` +
+    return `${plural(entry.turns.length, "turn")} · ${toolCallsText(entry)} · ${plural(entry.tokens, "token")} ` +
       `(${count(prompt)} in, ${count(completion)} out) · ${cost(entry.turns)}`;
   }
 
@@ -438,7 +445,7 @@
     const box = fold("given", given.length === 1 ? "What the agent was given" : "What the agents were given");
     for (const conversation of given) {
       const tools = conversation.tools || [];
-      const part = add(el("div", "given-agent"), el("h4", null, `Agent ${conversation.agent} on ${conversation.model}`));
+      const part = add(el("div", "given-agent"), el("h4", null, `Agent ${agentName(conversation)} on ${conversation.model}`));
       if (conversation.system_prompt) add(part, el("h4", null, "System prompt"), el("pre", "system-prompt", conversation.system_prompt));
       if (tools.length) {
         const table = add(el("table", "grid tools-offered"), add(el("tr"), el("th", null, "Tool"), el("th", null, "Server"), el("th", null, "Description")));
@@ -456,8 +463,13 @@
     return test.line === null || test.line === undefined ? test.file : `${test.file}:${test.line}`;
   }
 
+  // The agent's name, with what ran it when aitest-bdd did not: "banking (LangGraph graph)".
+  function agentName(conversation) {
+    return conversation.app ? `${conversation.agent} (${conversation.app})` : conversation.agent;
+  }
+
   function agentsText(test) {
-    const agents = test.conversations.map((conversation) => `${conversation.agent} on ${conversation.model}`);
+    const agents = test.conversations.map((conversation) => `${agentName(conversation)} on ${conversation.model}`);
     return (test.verdict ? [...new Set(agents)] : agents).join(", ");
   }
 
@@ -625,7 +637,8 @@
     const box = el("section", `turn${turn.error ? " error" : ""}`);
     const usage = turn.usage;
     const head = el("div", "turn-head");
-    add(head, el("strong", null, `Turn ${turn.number}`), el("span", "muted", `${conversation.agent} · ${turn.model}`));
+    const who = [conversation.agent, conversation.app, turn.model].filter(Boolean).join(" · ");
+    add(head, el("strong", null, `Turn ${turn.number}`), el("span", "muted", who));
     if (turn.source && turn.source !== "live") head.append(chip(turn.source, "source"));
     const stats = `${count(usage.total_tokens)} tokens (${count(usage.prompt_tokens)} in, ${count(usage.completion_tokens)} out)` +
       ` · ${price(turn)} · ${turnTime(turn)}`;
@@ -699,6 +712,11 @@
       for (let j = 0; j < call.tool_calls.length && k < turn.tool_calls.length; j++) nodes.push(toolNode(turn.tool_calls[k++]));
     });
     while (k < turn.tool_calls.length) nodes.push(toolNode(turn.tool_calls[k++]));
+    if (turn.hidden_tool_calls) {
+      const note = el("div", "hidden-tools", "Tool calls not exposed by this agent");
+      note.title = turn.hidden_tool_calls;
+      nodes.push(note);
+    }
     return nodes;
   }
 

@@ -1,4 +1,5 @@
-"""Run a stdio MCP server's command, and end its whole process group once the server or the client is gone.
+"""Run a command (a stdio MCP server, an agent's service), and end its whole process group once it or the client
+is gone.
 
 The SDK starts each stdio server in a process group of its own, but ends the group only when the
 server outlives the grace period after its input closes: a server that exits on time leaves its own
@@ -20,6 +21,16 @@ import threading
 import time
 
 PARENT_POLL_SECONDS = 0.5
+
+
+def led(command: list[str]) -> list[str]:
+    """`command`, run through this script so that the processes it starts end with it, and it with this process.
+
+    Start the result in a process group of its own. Windows ends them anyway, so there it is `command` itself.
+    """
+    if sys.platform == "win32":
+        return command
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid()), *command]
 
 
 def main(client: int, command: list[str]) -> None:

@@ -1,0 +1,1 @@
+"""Built-in apps: agents written with other frameworks, run as the agent under test."""
