@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from marked_processes import marked_processes
 from pytest_bdd.feature import features
 
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
@@ -98,14 +99,7 @@ class Project:
 
     def live_servers(self) -> list[int]:
         """Pids of MCP server processes started by this project that are still running."""
-        pids = []
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if self.marker.encode() in environ.read_bytes():
-                    pids.append(int(environ.parent.name))
-            except OSError:
-                continue
-        return pids
+        return marked_processes(self.marker)
 
 
 @pytest.fixture

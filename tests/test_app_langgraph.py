@@ -16,6 +16,7 @@ import pytest
 from langchain_core.tools import StructuredTool, ToolException
 from langchain_openai import ChatOpenAI
 from langgraph.prebuilt import create_react_agent
+from marked_processes import marked_processes
 from mcp.client.stdio import StdioServerParameters
 
 from aitest_bdd.app import AppError, AppRequest, AppToolCall, ModelEndpoint
@@ -86,14 +87,7 @@ class Bank:
         )
 
     def processes(self) -> list[int]:
-        pids = []
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if self.marker.encode() in environ.read_bytes():
-                    pids.append(int(environ.parent.name))
-            except OSError:
-                continue
-        return pids
+        return marked_processes(self.marker)
 
 
 @pytest.mark.asyncio(loop_scope="module")  # ChatOpenAI keeps one HTTP client per base URL, bound to its first loop

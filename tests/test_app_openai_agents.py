@@ -15,6 +15,7 @@ from agents import Agent as SDKAgent
 from agents import add_trace_processor, function_tool
 from agents.mcp import MCPServerStdio
 from agents.tracing import TracingProcessor
+from marked_processes import marked_processes
 
 from aitest_bdd.app import AppError, AppRequest, AppToolCall, ModelEndpoint
 from aitest_bdd.apps.openai_agents import OpenAIAgentsApp
@@ -51,14 +52,7 @@ class Bank:
         )
 
     def processes(self) -> list[int]:
-        pids = []
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if self.marker.encode() in environ.read_bytes():
-                    pids.append(int(environ.parent.name))
-            except OSError:
-                continue
-        return pids
+        return marked_processes(self.marker)
 
 
 @function_tool

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import pytest
 from fastmcp.client.transports import StdioTransport
+from marked_processes import marked_processes
 from pydantic_ai import Agent, ModelRetry
 from pydantic_ai.mcp import MCPToolset
 
@@ -57,14 +58,7 @@ class Bank:
         )
 
     def processes(self) -> list[int]:
-        pids = []
-        for environ in Path("/proc").glob("[0-9]*/environ"):
-            try:
-                if self.marker.encode() in environ.read_bytes():
-                    pids.append(int(environ.parent.name))
-            except OSError:
-                continue
-        return pids
+        return marked_processes(self.marker)
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])

@@ -11,7 +11,7 @@ _FINAL_EVENTS = {"completed": "response.completed", "incomplete": "response.inco
 _CHUNK_HEAD = ("id", "created", "model", "system_fingerprint", "service_tier")
 
 
-def pieces(text: str) -> list[str]:
+def _pieces(text: str) -> list[str]:
     """A text cut into the pieces a stream sends: a word each, with the space after it."""
     return re.findall(r"\s*\S+\s*", text) or ([text] if text else [])
 
@@ -26,7 +26,7 @@ def chat_events(completion: dict[str, Any], include_usage: bool = True) -> bytes
         index = choice.get("index", position)
         message = choice.get("message") or {}
         deltas: list[dict[str, Any]] = [{"role": "assistant"}]
-        deltas += [{"content": piece} for piece in pieces(message.get("content") or "")]
+        deltas += [{"content": piece} for piece in _pieces(message.get("content") or "")]
         if message.get("refusal"):
             deltas.append({"refusal": message["refusal"]})
         for call_index, call in enumerate(message.get("tool_calls") or []):
@@ -83,7 +83,9 @@ def _item_events(index: int, item: dict[str, Any]) -> list[dict[str, Any]]:
             text = part.get("text") or ""
             empty = part | {"text": ""}
             events.append({"type": "response.reasoning_summary_part.added", "part": empty} | at)
-            events += [{"type": "response.reasoning_summary_text.delta", "delta": piece} | at for piece in pieces(text)]
+            events += [
+                {"type": "response.reasoning_summary_text.delta", "delta": piece} | at for piece in _pieces(text)
+            ]
             events.append({"type": "response.reasoning_summary_text.done", "text": text} | at)
             events.append({"type": "response.reasoning_summary_part.done", "part": part} | at)
     else:
@@ -109,7 +111,7 @@ def _part_events(part: dict[str, Any], at: dict[str, Any]) -> list[dict[str, Any
     text = part.get("text") or ""
     return [
         {"type": "response.content_part.added", "part": part | {"text": ""}} | at,
-        *({"type": "response.output_text.delta", "delta": piece, "logprobs": []} | at for piece in pieces(text)),
+        *({"type": "response.output_text.delta", "delta": piece, "logprobs": []} | at for piece in _pieces(text)),
         {"type": "response.output_text.done", "text": text, "logprobs": []} | at,
         {"type": "response.content_part.done", "part": part} | at,
     ]
