@@ -266,3 +266,37 @@ async def test_an_answer_that_is_not_json_or_comes_too_late_fails(service: Any) 
 def test_the_json_protocol_needs_a_template_and_a_reply_path() -> None:
     with pytest.raises(ValueError, match="needs a request template and a reply_path"):
         ServiceApp(url="http://127.0.0.1:1/chat", protocol="json", request={"q": "{message}"})
+
+
+CRASHES_ON_POST = """
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+
+    def do_POST(self):
+        print("the teller database is gone", file=sys.stderr, flush=True)
+        os._exit(7)
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+@pytest.mark.asyncio
+async def test_a_service_that_exits_during_a_turn_is_said_to_have_exited(tmp_path: Path) -> None:
+    script = tmp_path / "crashes.py"
+    script.write_text(CRASHES_ON_POST, encoding="utf-8")
+    app = ServiceApp(command=[sys.executable, str(script), "{port}"], url="http://127.0.0.1:{port}/chat")
+    await app.start(MODEL)
+    try:
+        with pytest.raises(AppError) as raised:
+            await app.turn(ask("hi"))
+    finally:
+        await app.stop()
+    assert "the service exited during the turn" in str(raised.value)
+    assert "the teller database is gone" in str(raised.value)

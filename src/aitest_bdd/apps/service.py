@@ -49,6 +49,8 @@ from aitest_bdd.config import flag_values, is_secret_name
 from aitest_bdd.redaction import url_secrets
 
 CHAT_REPLY_PATH = "choices.0.message.content"
+EXIT_CHECKS, EXIT_CHECK_SECONDS = 10, 0.05
+"""How long a turn whose connection dropped waits to see the service's process exit."""
 STOP_GRACE_SECONDS = 3.0
 """How long a stopped service has to exit after SIGTERM before its process group is killed."""
 STDERR_TAIL_CHARS = 2000
@@ -147,6 +149,10 @@ class ServiceApp(BaseModel, AgentApp):
         except httpx2.TimeoutException:
             raise AppError(self._described(f"{self._url} did not answer within timeout={self.timeout:g}s")) from None
         except httpx2.HTTPError as error:
+            if await self._exited():
+                raise AppError(
+                    self._described(f"the service exited during the turn ({self._url} did not answer)")
+                ) from None
             raise AppError(self._described(f"could not post to {self._url}: {type(error).__name__}: {error}")) from None
         excerpt = _excerpt(response.text)
         if response.status_code >= 400:
@@ -201,9 +207,7 @@ class ServiceApp(BaseModel, AgentApp):
         while True:
             status = self._process.poll()
             if status is not None:
-                raise AppError(
-                    self._described(f"service {shlex.join(command)!r} exited before it was ready")
-                )
+                raise AppError(self._described(f"service {shlex.join(command)!r} exited before it was ready"))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AppError(
@@ -218,6 +222,14 @@ class ServiceApp(BaseModel, AgentApp):
                 return
             except httpx2.TransportError:
                 await anyio.sleep(min(remaining, 0.05))
+
+    async def _exited(self) -> bool:
+        """Whether the service it started has exited (waiting a moment: the connection drops a little before)."""
+        for _ in range(EXIT_CHECKS):
+            if self._process is None or self._process.poll() is not None:
+                return self._process is not None
+            await anyio.sleep(EXIT_CHECK_SECONDS)
+        return False
 
     def _described(self, what: str) -> str:
         """`what`, with the last lines of the service's stderr when aitest-bdd started it, without the secrets that

@@ -135,6 +135,8 @@ class AppConversation:
             turn.tool_calls = observed
         else:
             turn.hidden_tool_calls = HIDDEN.format(agent=self.agent.name)
+        if not turn.model_calls:  # nothing went through the proxy: the agent ran live, also when the run replays
+            turn.source = "live"
         if not turn.model_calls and result.prompt_tokens is not None:
             prompt, completion = result.prompt_tokens, result.completion_tokens or 0
             turn.usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ..conversation.transcript import format_turns
 from ..conversation.turns import ToolCall, Turn
-from ..errors import TurnError
 
 if TYPE_CHECKING:
     from ..conversation.session import AgentSession
@@ -28,10 +28,10 @@ class Scope:
     @property
     def tool_calls(self) -> list[ToolCall]:
         """The tool calls of these turns; the step fails when an agent that does not expose them made a turn."""
-        try:
-            return [call for turn in self.turns for call in turn.seen_tool_calls()]
-        except TurnError as error:
-            pytest.fail(str(error), pytrace=False)
+        hidden = next((turn.hidden_tool_calls for turn in self.turns if turn.hidden_tool_calls), None)
+        if hidden is not None:
+            pytest.fail(f"{hidden}\n\n{format_turns(self.turns)}", pytrace=False)
+        return [call for turn in self.turns for call in turn.tool_calls]
 
 
 def scope_of(session: AgentSession, words: str | None) -> Scope:
