@@ -99,7 +99,7 @@ class ModelProxy:
         await task
 
     async def _start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
         sock.bind((_HOST, 0))
         server = _uvicorn_server(self._asgi())
         task = asyncio.create_task(server.serve(sockets=[sock]), name="aitest-bdd model proxy")
