@@ -13,7 +13,9 @@ collection and after every test, and VmHWM at the end.
 `--report` also writes an HTML report, for which the run keeps every test's result to the end.
 `--tracemalloc DEPTH` also lists the allocation sites that grew most (much slower; use ~200 scenarios).
 
-Run: `python benchmarks/memory.py [--scenarios 1000] [--mcp http|none] [--report] [--tracemalloc 30]`.
+`--rounds N` runs the same pytest process N times and ends with the median (min–max) of each figure.
+
+Run: `python benchmarks/memory.py [--scenarios 1000] [--mcp http|none] [--report] [--tracemalloc 30] [--rounds 1]`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +31,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from _common import BANKING_TURNS, REPO_ROOT, banking_script, http_banking_server, machine
+from _common import BANKING_TURNS, REPO_ROOT, banking_script, http_banking_server, load_average, machine
 
 from aitest_bdd.testing.scripted_model import Script, ScriptedModelServer
 
@@ -115,17 +118,39 @@ def print_report(data: dict, scenarios: int, wall: float, summary: str) -> None:
         print(f"  test results: {total / 1024 / 1024:.1f} MiB as JSON ({per_test:.0f} B per test)")
 
 
+def figures(data: dict, wall: float) -> dict[str, float]:
+    """One run's growth, growth from test 10 on (MiB), second-half slope (KiB per scenario), VmHWM (MiB), wall (s)."""
+    rss = data["rss_kib"]
+    return {
+        "growth MiB": (rss[-1] - rss[0]) / 1024,
+        "from test 10 MiB": (rss[-1] - rss[min(10, len(rss) - 1)]) / 1024,
+        "slope KiB/scenario": slope_kib(rss),
+        "VmHWM MiB": data["hwm_kib"] / 1024,
+        "wall s": wall,
+    }
+
+
+def print_rounds(rounds: list[dict[str, float]]) -> None:
+    """Median (min–max) of each figure over the rounds."""
+    print(f"over {len(rounds)} runs, median (min–max):")
+    for name in rounds[0]:
+        values = [figure[name] for figure in rounds]
+        print(f"  {name:<20}{statistics.median(values):8.1f} ({min(values):.1f}–{max(values):.1f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--mcp", choices=("http", "none"), default="http")
     parser.add_argument("--report", action="store_true", help="also write an HTML report (keeps every result)")
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="DEPTH", help="trace allocations (slow)")
+    parser.add_argument("--rounds", type=int, default=1, help="pytest runs, one after the other (default 1)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     what = f"{args.scenarios} scenarios x {len(BANKING_TURNS)} turns in one pytest process, MCP server: {args.mcp}"
     print(what + (", with --aitest-report" if args.report else ""))
     script = Script.model_validate(banking_script(latency_ms=0))
+    rounds = []
     with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer(script) as model, ExitStack() as stack:
         env = {"AITEST_BENCH_BASE_URL": model.base_url}
         if args.tracemalloc:
@@ -136,10 +161,15 @@ def main() -> None:
         (root / "conftest.py").write_text(CONFTEST, encoding="utf-8")
         (root / "pytest.ini").write_text(INI, encoding="utf-8")
         (root / "memory.feature").write_text(feature_text(args.scenarios), encoding="utf-8")
-        data, wall, summary = run_pytest(root, env, args.report)
-    print_report(data, args.scenarios, wall, summary)
-    if data.get("growth"):
-        print_growth(data["growth"])
+        for _ in range(args.rounds):
+            data, wall, summary = run_pytest(root, env, args.report)
+            print_report(data, args.scenarios, wall, summary)
+            if data.get("growth"):
+                print_growth(data["growth"])
+            rounds.append(figures(data, wall))
+    if len(rounds) > 1:
+        print_rounds(rounds)
+    print(f"load after: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -162,17 +162,14 @@ def build_results(tests: int, turns: int, seed: int = 1) -> RunResults:
 
 
 def timed(label: str, action: Callable[[], T], repeat: int) -> T:
-    """Run `action` `repeat` times, print the best and median wall time and the best CPU time, return its value."""
+    """Run `action` `repeat` times; print the median (min–max) wall and CPU time, return its value."""
     walls, cpus = [], []
     for _ in range(repeat):
         wall, cpu = time.perf_counter(), time.process_time()
         value = action()
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
-    print(
-        f"{label}: best {min(walls):.2f} s, median {statistics.median(walls):.2f} s of {repeat} "
-        f"(CPU, all threads: {min(cpus):.2f} s)"
-    )
+    print(f"{label}: {spread_s(walls)} s, median (min–max) of {repeat} (CPU, all threads: {spread_s(cpus)} s)")
     return value
 
 

@@ -1,7 +1,8 @@
 """Start-up cost: from `pytest` start to the first turn, imports, and the per-scenario cost of sessions and MCP servers.
 
-1. Runs `pytest features/weather.feature` N times in a subprocess with a small timestamp plugin
-   (`_startup_plugin.py`) and prints the median time from spawning pytest to each milestone.
+1. Runs `pytest features/weather.feature` N times live and N times replayed, interleaved, in a subprocess
+   with a small timestamp plugin (`_startup_plugin.py`), and prints the median (min–max) time from spawning
+   pytest to each milestone.
 2. Times imports in fresh interpreters (median of N): pytest, pytest-bdd, the SDKs, the plugin's modules
    and the banking server module, and which SDKs (openai, mcp) each import loads.
 3. Opens and closes an AgentSession with no MCP server (its model client goes over the run's shared HTTP
@@ -25,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO_ROOT, banking_agent, banking_server, machine
+from _common import REPO_ROOT, banking_agent, banking_server, load_average, machine
 
 from aitest_bdd import Agent, AgentSession, MCPServer
 from aitest_bdd.runtime import Runtime
@@ -84,16 +85,28 @@ def pytest_run_marks(mode: str) -> dict[str, float]:
     return {name: at - started for name, at in marks.items()}
 
 
-def print_pytest_runs(mode: str, runs: int) -> None:
-    """Median seconds to each milestone over `runs` runs, and the step between milestones."""
-    results = [pytest_run_marks(mode) for _ in range(runs)]
-    print(f"`pytest features/weather.feature {' '.join(MODES[mode])}` (1 scenario, 3 turns), median of {runs} runs,")
-    print("seconds from spawn:")
-    previous = 0.0
-    for name, label in MILESTONES:
-        at = statistics.median(result[name] for result in results)
-        print(f"  {label:<50}{at:8.3f}  (+{at - previous:.3f})")
-        previous = at
+def spread(values: list[float], digits: int = 3) -> str:
+    """`median (min–max)` of `values`."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def print_pytest_runs(runs: int) -> None:
+    """Run each mode `runs` times, interleaved (live, replay, live, ...); median (min–max) to each milestone."""
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    for _ in range(runs):
+        for mode in MODES:
+            results[mode].append(pytest_run_marks(mode))
+    for mode, marks in results.items():
+        command = f"pytest features/weather.feature {' '.join(MODES[mode])}"
+        print(f"`{command}` (1 scenario, 3 turns), {runs} interleaved runs,")
+        print("seconds from spawn, median (min–max) and the median step from the previous milestone:")
+        previous = 0.0
+        for name, label in MILESTONES:
+            values = [result[name] for result in marks]
+            at = statistics.median(values)
+            print(f"  {label:<50}{spread(values):>22}  (+{at - previous:.3f})")
+            previous = at
+        print()
 
 
 def import_seconds(statement: str, runs: int) -> tuple[float, str]:
@@ -148,8 +161,8 @@ def print_server_starts(count: int) -> None:
     runtime.close()
     opens, closes = [t[0] for t in cycles], [t[1] for t in cycles]
     print(
-        f"banking MCP server over stdio, {count} open/close cycles, seconds: open median {statistics.median(opens):.3f}"
-        f" (max {max(opens):.3f}), close median {statistics.median(closes):.3f} (max {max(closes):.3f})"
+        f"banking MCP server over stdio, {count} open/close cycles, seconds, median (min–max): open {spread(opens)},"
+        f" close {spread(closes)}"
     )
 
 
@@ -187,15 +200,14 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {machine()}")
     if "pytest" in args.parts:
-        for mode in MODES:
-            print_pytest_runs(mode, args.runs)
-            print()
+        print_pytest_runs(args.runs)
     if "imports" in args.parts:
         print_imports(args.runs)
         print()
     if "servers" in args.parts:
         print_session_opens(args.servers * 2)
         print_server_starts(args.servers)
+    print(f"load after: {load_average()}")
 
 
 if __name__ == "__main__":
