@@ -73,7 +73,7 @@ class AppConversation:
         stop run in one task, as the MCP clients that apps hold require; an AppError says what failed to start."""
         if id(self.app) in _RUNNING:
             raise AppError(
-                f"its {self.app.label} already runs another conversation (the agent on two models in one scenario?): "
+                f"its {self.app.label} already runs another conversation (two agents with one app, open at once?): "
                 "an app runs one conversation at a time, so give each Agent an app of its own"
             )
         proxy = self._runtime.shared(PROXY, ModelProxy)
