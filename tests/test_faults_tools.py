@@ -282,7 +282,7 @@ def test_ctrl_c_while_a_server_starts_ends_the_run(tools_project) -> None:
     started = time.monotonic()
     result = tools_project.pytester.runpytest_subprocess("-p", "no:cacheprovider", *OUTPUTS, timeout=30)
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 25  # well before the run's 30 s timeout, however busy the machine
     tests = json.loads((tools_project.pytester.path / "results.json").read_text())["tests"]
     assert [test["name"] for test in tests] == ["healthy"]
     assert gone(tools_project) == [], "the server outlived the interrupted run"

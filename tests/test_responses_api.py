@@ -235,7 +235,7 @@ def test_streamed_calls_keep_the_time_to_first_token_and_the_budget_judges_it(pr
 
     recorded.assert_outcomes(passed=1, failed=1)
     recorded.stdout.fnmatch_lines(
-        ["*expected the first reply token within 1 s in each model call of turn 1, but model call 1 waited 1.2* s*"]
+        ["*expected the first reply token within 1 s in each model call of turn 1, but model call 1 waited * s*"]
     )
     assert all(body["stream"] is True for body in project.server.requests)
     tests = results(project)
@@ -254,7 +254,7 @@ def test_streamed_calls_keep_the_time_to_first_token_and_the_budget_judges_it(pr
     project.server.stop()
     replayed = project.run("streaming.feature", "--aitest-record=none", "--aitest-json", "results.json")
     replayed.assert_outcomes(passed=1, failed=1)
-    replayed.stdout.fnmatch_lines(["*but model call 1 waited 1.2* s for it when recorded live*"])
+    replayed.stdout.fnmatch_lines([f"*but model call 1 waited {slow / 1000:.2f} s for it when recorded live*"])
     tests = results(project)
     assert [
         call["first_token_ms"] for call in tests["test_a_quick_answer"]["conversations"][0]["turns"][0]["model_calls"]
