@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from marked_processes import marked_processes
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -31,27 +32,15 @@ def run(fn: Callable[[], Awaitable[None]]) -> None:
     anyio.run(fn)
 
 
-def live_processes(marker: str) -> list[int]:
-    """Pids of running processes whose environment carries `marker`."""
-    pids = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker.encode() in environ.read_bytes():
-                pids.append(int(environ.parent.name))
-        except OSError:
-            continue
-    return pids
-
-
 @pytest.fixture
 def marker() -> Iterator[str]:
     """A unique value put into each server's environment; no process may carry it once the test ends."""
     value = uuid.uuid4().hex
     yield value
     deadline = time.monotonic() + 5
-    while live_processes(value) and time.monotonic() < deadline:
+    while marked_processes(value) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert live_processes(value) == [], "an example server process outlived its test"
+    assert marked_processes(value) == [], "an example server process outlived its test"
 
 
 @pytest.fixture
@@ -106,7 +95,7 @@ def test_banking_tools_and_state(connect: Any, marker: str) -> None:
         async with connect("banking") as client:
             schemas = await tool_schemas(client)
             assert set(schemas) == {"list_accounts", "get_balance", "transfer", "get_transactions"}
-            assert len(live_processes(marker)) == 1  # so the `marker` fixture's leftover check can see servers
+            assert len(marked_processes(marker)) == 1  # so the `marker` fixture's leftover check can see servers
             assert schemas["transfer"]["required"] == ["from_account", "to_account", "amount"]
             assert schemas["transfer"]["properties"]["amount"]["type"] == "number"
             assert schemas["get_transactions"]["properties"]["limit"]["default"] == 10
